@@ -1,0 +1,168 @@
+"""Assembles one simulation: the environment, arrivals, incidents, the service and its scrapes."""
+
+from __future__ import annotations
+
+import math
+import time
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import simpy
+
+from simulator.events import EventLog
+from simulator.metrics import collect_samples
+from simulator.network import TronNetwork
+from simulator.randomness import Draws
+from simulator.scenario import Scenario, incident_window
+from simulator.scrape import Scraper
+from simulator.service import PayoutService, Process
+from simulator.workload import RATE_STEP, burst_windows, halt_windows, incident_timeline, rate_multipliers
+from sloanalysis.store import SeriesStore
+
+
+@dataclass
+class SimulationResult:
+    scenario: Scenario
+    store: SeriesStore
+    incidents: list[dict[str, Any]]
+    stats: dict[str, int]
+    breaker_seconds: dict[str, float]
+    transitions: list[dict[str, Any]]
+    simpy_events: int
+    wall_seconds: float
+    final_samples: dict[tuple[tuple[str, str], ...], float] = field(default_factory=dict)
+
+
+def _arrivals(
+    env: simpy.Environment,
+    rate_at: Callable[[float], float],
+    change_points: list[float],
+    draws: Draws,
+    on_arrival: Callable[[], None],
+) -> Process:
+    """Non-homogeneous Poisson arrivals with a piecewise-constant rate.
+
+    The rate is constant between consecutive change points (minute steps and incident edges);
+    an exponential gap that crosses a change point is discarded and drawn again from the point
+    with the new rate, which is exact because the process is memoryless.
+    """
+    while True:
+        now = env.now
+        i = bisect_right(change_points, now)
+        boundary = change_points[i] if i < len(change_points) else math.inf
+        rate = rate_at(now)
+        gap = draws.exponential(1.0 / rate) if rate > 0 else math.inf
+        if now + gap >= boundary:
+            if boundary == math.inf:
+                return
+            yield env.timeout(boundary - now)
+            continue
+        yield env.timeout(gap)
+        on_arrival()
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    log_stream: IO[str] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> SimulationResult:
+    """Run ``scenario`` to its end; ``progress`` receives simulated seconds every simulated hour."""
+    wall = time.perf_counter()
+    rng = np.random.default_rng(scenario.seed)
+    draws = Draws(rng)
+    env = simpy.Environment()
+    log = EventLog(log_stream) if log_stream is not None else None
+    network = TronNetwork(scenario.network, draws, scenario.start.timestamp(), halt_windows(scenario))
+    service = PayoutService(env, scenario, draws, network, log)
+    scraper = Scraper(env, service, draws)
+
+    bursts = burst_windows(scenario.load, scenario.duration, rng)
+    multipliers = rate_multipliers(scenario, bursts)
+    timeline = incident_timeline(scenario)
+    edges = [e.at for e in timeline]
+    steps = [k * RATE_STEP for k in range(1, len(multipliers))]
+    change_points = sorted(set(steps) | {e for e in edges if e > 0} | {scenario.duration})
+    load = scenario.load
+
+    def multiplier(t: float) -> float:
+        return float(multipliers[min(int(t // RATE_STEP), len(multipliers) - 1)])
+
+    def poll_rate(t: float) -> float:
+        return (load.api_rate - load.payout_rate) * multiplier(t)
+
+    def payout_rate(t: float) -> float:
+        return load.payout_rate * multiplier(t) * service.conditions.payout_rate_factor
+
+    def incident_driver(env: simpy.Environment) -> Process:
+        for entry in timeline:
+            yield env.timeout(entry.at - env.now)
+            service.set_conditions(entry.conditions)
+
+    def clock(env: simpy.Environment) -> Process:
+        while env.now + 3600.0 < scenario.duration:
+            yield env.timeout(3600.0)
+            if progress is not None:
+                progress(env.now)
+
+    env.process(incident_driver(env))
+    env.process(_arrivals(env, poll_rate, change_points, draws, lambda: service.arrive("poll")))
+    env.process(_arrivals(env, payout_rate, change_points, draws, lambda: service.arrive("payout")))
+    env.process(
+        _arrivals(
+            env,
+            lambda t: service.conditions.stuffing_rate,
+            change_points,
+            draws,
+            lambda: service.arrive("payout", bad_key=True),
+        )
+    )
+    env.process(
+        _arrivals(
+            env,
+            lambda t: service.conditions.flood_rate,
+            change_points,
+            draws,
+            lambda: service.arrive("poll", flood_role=service.conditions.flood_role),
+        )
+    )
+    scraping = env.process(scraper.run())
+    if progress is not None:
+        env.process(clock(env))
+    # Stop right after the last scrape, so the last samples are the registry's final values.
+    env.run(until=scraping)
+    service.close_accounting()
+    if progress is not None:
+        progress(scenario.duration)
+
+    store = scraper.to_store(scenario.job, scenario.instance)
+    incidents = []
+    for i, inc in enumerate(scenario.incidents):
+        begin, end = incident_window(scenario, inc)
+        incidents.append(
+            {
+                "id": inc.id or f"{inc.kind}-{i + 1}",
+                "kind": inc.kind,
+                "start_ms": scenario.start_ms + round(begin * 1000),
+                "end_ms": scenario.start_ms + round(end * 1000),
+                "expected_alerts": list(inc.expected_alerts),
+                "params": dict(inc.params),
+            }
+        )
+    return SimulationResult(
+        scenario=scenario,
+        store=store,
+        incidents=incidents,
+        stats=dict(sorted(service.stats.items())),
+        breaker_seconds={k: float(v) for k, v in sorted(service.breaker_seconds.items())},
+        transitions=[
+            {"epoch": t.at, "from": t.old.label, "to": t.new.label, "reason": t.reason}
+            for t in service.transitions
+        ],
+        simpy_events=next(env._eid),  # events scheduled so far (private counter)
+        wall_seconds=time.perf_counter() - wall,
+        final_samples=collect_samples(service.metrics.registry) if not service.down else {},
+    )

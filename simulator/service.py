@@ -1,0 +1,450 @@
+"""The payout service as SimPy processes: API requests, payouts, breaker, limits, crashes.
+
+A payout: validation -> circuit breaker and limit check -> database insert (HTTP 202) -> a
+payout worker -> balance check -> TRON broadcast with retries and backoff -> confirmation by
+polling ``get_transaction_info`` against 3-second blocks -> ``confirmed``, ``failed`` or
+``rejected``. Payout metrics are recorded once, at the final state (DESIGN.md).
+
+Choices where the seed is silent, each documented in the README's model section:
+* 4xx answers (401/403/422/429) count as successful requests for ``slo_*``: the service did its
+  job; 5xx (database errors, time-outs, 503 while the breaker is open for failures) do not.
+* ``tron_payout_amount_usdt_total`` grows for every recorded payout whatever its status, exactly
+  as the seed's ``record_payout_request`` does (so the "Daily Payout Volume" panel over-counts).
+* ``slo_payout_duration_seconds`` observes processed payouts (confirmed or failed), not rejections.
+* The breaker counts failures of the calls that move money (balance check, broadcast); status
+  polls are reads and do not trip it. Queued payouts that meet an open breaker are rejected;
+  retries cut short by it fail.
+* A crash loses in-flight requests; accepted payouts live in the database and are resumed by the
+  restarted process, whose registry starts from zero. Limit usage is reloaded from the database;
+  the breaker restarts closed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from simulator.breaker import BreakerState, CircuitBreaker, Transition
+from simulator.events import EventLog
+from simulator.limits import PayoutLimits
+from simulator.metrics import PayoutMetrics, make_metrics
+from simulator.network import RETRYABLE, TronNetwork
+from simulator.pool import Pool
+from simulator.randomness import Draws, cumulative
+from simulator.ratelimit import RateLimiter
+from simulator.scenario import PRIORITIES, ROLES, ROUTER_TYPES, Scenario
+from simulator.workload import NEUTRAL, Conditions
+
+Process = Generator[simpy.Event, Any, None]
+"""A SimPy process body."""
+
+POLL_ENDPOINT = "/api/payment/payouts/{payout_id}"
+PAYOUT_ENDPOINT = "/api/payment/payouts"
+
+
+@dataclass
+class Payout:
+    id: int
+    router: str
+    priority: str
+    amount: float
+    submitted: float  # seconds from run start
+    reserved_epoch: float
+    client: str
+
+
+class PayoutService:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        draws: Draws,
+        network: TronNetwork,
+        log: EventLog | None = None,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.cfg = scenario.service
+        self.load = scenario.load
+        self.draws = draws
+        self.network = network
+        self.log = log
+        self.t0 = scenario.start.timestamp()
+        self.conditions: Conditions = NEUTRAL
+        self.generation = 0
+        self.down = False
+        self.metrics: PayoutMetrics = make_metrics()
+        self.breaker = self._new_breaker()
+        self.limits = PayoutLimits(self.cfg.hourly_limit, self.cfg.daily_limit)
+        self.rate_limiter = RateLimiter({r: (lim.rate, lim.burst) for r, lim in self.cfg.rate_limits.items()})
+        self.db = Pool(env, self.cfg.db_pool)
+        self.workers = Pool(env, self.cfg.payout_workers)
+        self.pending: dict[int, Payout] = {}
+        self.confirmed_total = 0
+        self.failed_total = 0
+        self.active_requests = 0
+        self.requests_since_scrape = 0
+        self.stats: Tally[str] = Tally()
+        self.breaker_seconds: dict[str, float] = {}
+        self.transitions: list[Transition] = []
+        self._state_since = 0.0
+        self._next_payout_id = 1
+        self._routers = cumulative(self.load.router_mix, ROUTER_TYPES)
+        self._priorities = cumulative(self.load.priority_mix, PRIORITIES)
+        self._roles = cumulative(self.load.role_mix, ROLES)
+        self._handler = (self.cfg.handler_latency.median, self.cfg.handler_latency.sigma)
+        self._db = (self.cfg.db_latency.median, self.cfg.db_latency.sigma)
+        self._m_db_find = self.metrics.database_operations_duration_seconds.labels("find")
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _new_breaker(self) -> CircuitBreaker:
+        b = self.cfg.breaker
+        return CircuitBreaker(b.failure_threshold, b.cooldown, b.half_open_probes)
+
+    def epoch(self) -> float:
+        return self.t0 + self.env.now
+
+    def _handler_time(self) -> float:
+        return self.draws.lognormal(*self._handler) * self.conditions.handler_factor
+
+    def _db_time(self) -> tuple[float, bool]:
+        """(duration, failed): an operation slower than the database time-out fails at the time-out."""
+        t = self.draws.lognormal(*self._db) * self.conditions.db_factor
+        return (self.cfg.db_timeout, True) if t > self.cfg.db_timeout else (t, False)
+
+    def _record_request(self, duration: float, status: int) -> None:
+        m = self.metrics
+        if duration > self.cfg.request_timeout:
+            duration, status = self.cfg.request_timeout, 504
+        m.slo_total_requests.inc()
+        if status < 500:
+            m.slo_successful_requests.inc()
+        m.slo_request_duration_seconds.observe(duration)
+        self.stats[f"http_{status}"] += 1
+
+    def _pick_client(self) -> tuple[str, int]:
+        role = ROLES[self.draws.choice(self._roles)]
+        u = self.draws.uniform()
+        return role, int(self.load.clients_per_role * u * u)  # a few clients send most requests
+
+    # -- arrivals (called by the workload's arrival processes) ----------------------------------
+    def arrive(self, kind: str, *, bad_key: bool = False, flood_role: str = "") -> None:
+        """One API request arriving now: ``kind`` is "poll" or "payout"."""
+        self.stats["requests_arrived"] += 1
+        if self.down:
+            self.stats["requests_lost_down"] += 1
+            return
+        self.requests_since_scrape += 1
+        endpoint = PAYOUT_ENDPOINT if kind == "payout" else POLL_ENDPOINT
+        u = self.draws.uniform()
+        if bad_key or u < self.load.unauthenticated_share:
+            self._auth_failure("unauthorized", 401, endpoint)
+            return
+        if u < self.load.unauthenticated_share + self.load.forbidden_share:
+            self._auth_failure("forbidden", 403, endpoint)
+            return
+        if flood_role:
+            role, client = flood_role, -1
+        else:
+            role, client = self._pick_client()
+        if not self.rate_limiter.allow(role, client, self.env.now):
+            self.metrics.rate_limit_violations_total.labels(endpoint, role).inc()
+            self._record_request(self._handler_time() * 0.2, 429)
+            if self.log is not None and self.stats["http_429"] % 100 == 1:
+                self._security(
+                    "rate_limit_exceeded", f"{role}-{client}", {"endpoint": endpoint, "role": role}
+                )
+            return
+        proc = self._serve_payout(role, client) if kind == "payout" else self._serve_poll()
+        self.env.process(proc)
+
+    def _auth_failure(self, failure_type: str, status: int, endpoint: str) -> None:
+        self.metrics.authentication_failures_total.labels(failure_type).inc()
+        self._record_request(self._handler_time() * 0.2, status)
+        if self.log is not None:
+            self._security(
+                f"authentication_{failure_type}", "anonymous", {"endpoint": endpoint, "status": status}
+            )
+
+    def _security(self, event_type: str, user_id: str, details: dict[str, object]) -> None:
+        assert self.log is not None
+        ip = f"198.51.100.{int(self.draws.uniform() * 254) + 1}"  # documentation range (RFC 5737)
+        self.log.emit(
+            self.epoch(), "warning", "security_event", event_type="security", security_event=event_type,
+            user_id=user_id, ip_address=ip, details=details,
+        )  # fmt: skip
+
+    # -- status polls --------------------------------------------------------------------------
+    def _serve_poll(self) -> Process:
+        gen, start = self.generation, self.env.now
+        self.active_requests += 1
+        wait = self.db.acquire()
+        if wait is not None:
+            yield wait
+        db_time, db_failed = self._db_time()
+        yield self.env.timeout(db_time)
+        if self.generation != gen:
+            return
+        self.db.release()
+        self.active_requests -= 1
+        self._m_db_find.observe(db_time)
+        duration = self.env.now - start + self._handler_time()
+        self._record_request(duration, 500 if db_failed else 200)
+
+    # -- payout submission ---------------------------------------------------------------------
+    def _serve_payout(self, role: str, client: int) -> Process:
+        gen, start = self.generation, self.env.now
+        d, c = self.draws, self.conditions
+        router = ROUTER_TYPES[d.choice(self._routers)]
+        priority = PRIORITIES[d.choice(self._priorities)]
+        a = self.load.amounts
+        amount = round(min(a.maximum, max(a.minimum, d.lognormal(a.median, a.sigma) * c.amount_factor)), 2)
+        handler = self._handler_time()
+        payout = Payout(
+            self._next_payout_id, router, priority, amount, start, self.epoch(), f"{role}-{client}"
+        )
+        self._next_payout_id += 1
+        self.stats["payouts_submitted"] += 1
+        if d.uniform() < self.load.invalid_payout_share:
+            self._finalize(payout, "rejected", "validation_error", handler)
+            self._record_request(handler, 422)
+            return
+        self.tick_breaker()
+        if not self.breaker.accepting:
+            self._finalize(payout, "rejected", "circuit_breaker_open", handler)
+            self._record_request(handler, 503 if self.breaker.reason == "failures" else 422)
+            return
+        check = self.limits.reserve(payout.reserved_epoch, amount)
+        if not check.ok:
+            self._on_transition(self.breaker.trip_limit(self.env.now, check.limit, check.reset_at - self.t0))
+            self._schedule_tick(check.reset_at - self.t0)
+            self._finalize(payout, "rejected", f"{check.limit}_exceeded", handler)
+            self._record_request(handler, 422)
+            return
+        self.active_requests += 1
+        wait = self.db.acquire()
+        if wait is not None:
+            yield wait
+        db_time, db_failed = self._db_time()
+        yield self.env.timeout(db_time)
+        if self.generation != gen:
+            return
+        self.db.release()
+        self.active_requests -= 1
+        self.metrics.database_operations_duration_seconds.labels("insert").observe(db_time)
+        duration = self.env.now - start + handler
+        if db_failed:
+            self.limits.release(payout.reserved_epoch, self.epoch(), amount)
+            self._finalize(payout, "failed", "database_error", duration)
+            self._record_request(duration, 500)
+            return
+        self.pending[payout.id] = payout
+        self._record_request(duration, 202)
+        if self.log is not None:
+            self.log.emit(
+                self.epoch(), "info", "payout_request_created", payout_id=f"po_{payout.id:08d}",
+                user_id=payout.client, amount_usdt=amount, router_type=router,
+                request_id=f"req_{payout.id:08d}", event_type="payout_request",
+            )  # fmt: skip
+        self.env.process(self._process_payout(payout))
+
+    # -- payout processing ---------------------------------------------------------------------
+    def _process_payout(self, payout: Payout) -> Process:
+        gen, env, net = self.generation, self.env, self.network
+        wait = self.workers.acquire(
+            0 if payout.priority == "high" and self.cfg.queue_discipline == "priority" else 1
+        )
+        if wait is not None:
+            yield wait
+        if self.generation != gen:
+            return
+        self.tick_breaker()
+        if not self.breaker.allow(env.now):
+            self.workers.release()
+            yield from self._complete(payout, "rejected", "circuit_breaker_open", gen)
+            return
+        error = ""
+        attempts = self.scenario.network.retries.max_attempts
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                yield env.timeout(net.backoff(attempt - 1))
+                if self.generation != gen:
+                    return
+                self.tick_breaker()
+                if not self.breaker.allow(env.now):
+                    error = "circuit_breaker_open"
+                    break
+            if attempt == 1 and self.draws.uniform() < self.scenario.network.balance_check_probability:
+                result = net.call("get_balance", self.conditions)
+                yield env.timeout(result.latency)
+                if self.generation != gen:
+                    return
+                self._network_call("get_balance", result.latency, result.error, breaker=True)
+                if result.error:
+                    error = result.error
+                    continue
+            result = net.call("broadcast", self.conditions)
+            yield env.timeout(result.latency)
+            if self.generation != gen:
+                return
+            self._network_call("broadcast", result.latency, result.error, breaker=True)
+            if result.error:
+                error = result.error
+                if error not in RETRYABLE:
+                    break
+                continue
+            # On the wire: poll get_transaction_info until final or expired.
+            sent = env.now
+            included = net.inclusion(sent)
+            final_at = net.finality(included) if included is not None else None
+            poll = self.scenario.network.poll_interval
+            while True:
+                result = net.call("get_transaction_info", self.conditions)
+                yield env.timeout(poll + result.latency)
+                if self.generation != gen:
+                    return
+                self._network_call("get_transaction_info", result.latency, result.error, breaker=False)
+                if result.error:
+                    continue
+                if final_at is not None and env.now >= final_at:
+                    outcome = net.execution_error()
+                    self.workers.release()
+                    if outcome:
+                        self.metrics.tron_network_errors_total.labels(outcome, "get_transaction_info").inc()
+                        yield from self._complete(payout, "failed", outcome, gen)
+                    else:
+                        yield from self._complete(payout, "confirmed", "", gen)
+                    return
+                if final_at is None and env.now >= sent + self.scenario.network.expiration:
+                    # Head block passed the expiration: rebuild and re-sign (a new attempt).
+                    self.metrics.tron_network_errors_total.labels("expired", "broadcast").inc()
+                    self._on_transition(self.breaker.record_failure(env.now))
+                    error = "expired"
+                    break
+        self.workers.release()
+        yield from self._complete(payout, "failed", error or "retries_exhausted", gen)
+
+    def _network_call(self, operation: str, latency: float, error: str, *, breaker: bool) -> None:
+        m = self.metrics
+        m.tron_network_latency_seconds.labels(operation).observe(latency)
+        if error:
+            m.tron_network_errors_total.labels(error, operation).inc()
+            if breaker:
+                self._on_transition(self.breaker.record_failure(self.env.now))
+        elif breaker:
+            self._on_transition(self.breaker.record_success(self.env.now))
+
+    def _complete(self, payout: Payout, status: str, error: str, gen: int) -> Process:
+        """Write the final state to the database, then record it."""
+        self.active_requests += 1
+        wait = self.db.acquire()
+        if wait is not None:
+            yield wait
+        db_time, _ = self._db_time()
+        yield self.env.timeout(db_time)
+        if self.generation != gen:
+            return
+        self.db.release()
+        self.active_requests -= 1
+        self.metrics.database_operations_duration_seconds.labels("update").observe(db_time)
+        if status != "confirmed":
+            self.limits.release(payout.reserved_epoch, self.epoch(), payout.amount)
+        self.pending.pop(payout.id, None)
+        self._finalize(payout, status, error, self.env.now - payout.submitted)
+
+    def _finalize(self, payout: Payout, status: str, error: str, duration: float) -> None:
+        m = self.metrics
+        m.payout_requests_total.labels(payout.router, payout.priority, status).inc()
+        m.payout_amount_usdt_total.labels(payout.router).inc(payout.amount)
+        m.payout_processing_duration_seconds.labels(payout.router, status).observe(duration)
+        if status != "rejected":
+            m.slo_payout_duration_seconds.observe(duration)
+        self.stats[f"payouts_{status}"] += 1
+        if status == "confirmed":
+            self.confirmed_total += 1
+        elif status == "failed":
+            self.failed_total += 1
+        if self.log is not None:
+            pid, rid = f"po_{payout.id:08d}", f"req_{payout.id:08d}"
+            if status == "confirmed":
+                txid = "".join(f"{int(self.draws.uniform() * 2**32):08x}" for _ in range(8))
+                self.log.emit(
+                    self.epoch(), "info", "payout_successful", payout_id=pid, txid=txid,
+                    duration=round(duration, 3), request_id=rid, event_type="payout_success",
+                )  # fmt: skip
+            else:
+                self.log.emit(
+                    self.epoch(), "error", "payout_failed", payout_id=pid, error=error, status=status,
+                    duration=round(duration, 3), request_id=rid, event_type="payout_failure",
+                )  # fmt: skip
+
+    # -- breaker bookkeeping -------------------------------------------------------------------
+    def tick_breaker(self) -> None:
+        self._on_transition(self.breaker.tick(self.env.now))
+
+    def _on_transition(self, tr: Transition | None) -> None:
+        if tr is None:
+            return
+        self.breaker_seconds[tr.old.label] = (
+            self.breaker_seconds.get(tr.old.label, 0.0) + tr.at - self._state_since
+        )
+        self._state_since = tr.at
+        self.transitions.append(Transition(self.epoch(), tr.old, tr.new, tr.reason))
+        self.metrics.circuit_breaker_status.set(int(tr.new))
+        if tr.new is BreakerState.OPEN and tr.reason == "failures":
+            self._schedule_tick(self.breaker.until)
+        if self.log is not None:
+            daily, hourly = self.limits.usage(self.epoch())
+            self.log.emit(
+                self.epoch(), "warning", "circuit_breaker_event",
+                transition=f"{tr.old.label}->{tr.new.label}", reason=tr.reason,
+                daily_usage=round(daily, 2), hourly_usage=round(hourly, 2), event_type="circuit_breaker",
+            )  # fmt: skip
+
+    def _schedule_tick(self, at: float) -> None:
+        """Wake at ``at`` (seconds from start) so time-driven transitions happen without traffic."""
+
+        def wake(env: simpy.Environment, delay: float) -> Process:
+            yield env.timeout(delay)
+            if not self.down:
+                self.tick_breaker()
+
+        self.env.process(wake(self.env, max(0.0, at - self.env.now)))
+
+    def close_accounting(self) -> None:
+        """Add the time since the last transition to the breaker-state (or downtime) totals."""
+        label = "service_down" if self.down else self.breaker.state.label
+        self.breaker_seconds[label] = self.breaker_seconds.get(label, 0.0) + self.env.now - self._state_since
+        self._state_since = self.env.now
+
+    # -- incidents -----------------------------------------------------------------------------
+    def set_conditions(self, c: Conditions) -> None:
+        if c.down and not self.down:
+            self._crash()
+        elif self.down and not c.down:
+            self._restart()
+        self.conditions = c
+
+    def _crash(self) -> None:
+        self.close_accounting()
+        self.down = True
+        self.generation += 1
+        self.stats["crashes"] += 1
+        self.stats["requests_lost_in_flight"] += self.active_requests
+        self.active_requests = 0
+
+    def _restart(self) -> None:
+        self.close_accounting()
+        self.down = False
+        self.metrics = make_metrics()  # a new process: counters start from zero
+        self._m_db_find = self.metrics.database_operations_duration_seconds.labels("find")
+        self.breaker = self._new_breaker()
+        self.db = Pool(self.env, self.cfg.db_pool)
+        self.workers = Pool(self.env, self.cfg.payout_workers)
+        self.stats["payouts_recovered"] += len(self.pending)
+        for payout in sorted(self.pending.values(), key=lambda p: p.id):
+            self.env.process(self._process_payout(payout))
