@@ -15,7 +15,7 @@ from typing import Any
 
 from simulator.export import export_openmetrics, run_summary, write_run
 from simulator.model import SimulationResult, simulate
-from simulator.scenario import ScenarioError, load_scenario, with_overrides
+from simulator.scenario import ScenarioError, load_scenario, truncated, with_overrides
 from sloanalysis.durations import format_duration_ms, parse_duration_ms
 from sloanalysis.errors import UserError
 
@@ -65,18 +65,16 @@ def summary_table(result: SimulationResult, out: Path | None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    changes: dict[str, object] = {}
-    if args.seed is not None:
-        changes["seed"] = args.seed
-    if args.duration is not None:
-        changes["duration"] = parse_duration_ms(args.duration, what="--duration") / 1000.0
-    if changes:
-        try:
-            scenario = with_overrides(scenario, **changes)
-        except ScenarioError as exc:
-            raise ScenarioError(
-                f"{args.scenario} with {' '.join(f'--{k}' for k in changes)}: {exc}"
-            ) from None
+    try:
+        if args.seed is not None:
+            scenario = with_overrides(scenario, seed=args.seed)
+        if args.duration is not None:
+            duration = parse_duration_ms(args.duration, what="--duration") / 1000.0
+            if duration <= 0:
+                raise ScenarioError(f"--duration: must be positive, got {args.duration!r}")
+            scenario = truncated(scenario, duration)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{args.scenario}: {str(exc).split(': ', 1)[-1]}") from None
     out = Path(args.out)
     bar, update = _progress_bar(scenario.duration)
     events_path: Path | None = None

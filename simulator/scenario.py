@@ -52,7 +52,10 @@ class ScenarioError(UserError):
 
 
 def _seconds(value: Any) -> float:
-    return parse_duration_ms(value, what="value") / 1000.0
+    try:
+        return parse_duration_ms(value, what="value") / 1000.0
+    except UserError as exc:
+        raise ValueError(str(exc).removeprefix("value: ")) from None
 
 
 Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
@@ -454,3 +457,16 @@ def with_overrides(scenario: Scenario, **changes: Any) -> Scenario:
     data = scenario.model_dump()
     data.update(changes)
     return scenario_from_dict(data, source=f"<{scenario.name}>")
+
+
+def truncated(scenario: Scenario, duration: float) -> Scenario:
+    """The scenario cut to ``duration`` seconds: later incidents dropped, straddling ones clipped."""
+    incidents = []
+    for inc in scenario.incidents:
+        begin, end = incident_window(scenario, inc)
+        if begin >= duration:
+            continue
+        data = inc.model_dump()
+        data["start"], data["duration"] = begin, min(end, duration) - begin
+        incidents.append(data)
+    return with_overrides(scenario, duration=duration, incidents=incidents)

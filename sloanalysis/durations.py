@@ -25,6 +25,8 @@ def parse_duration_ms(text: str | int | float, *, what: str = "duration") -> int
     if isinstance(text, int | float):
         return round(float(text) * 1000)
     s = str(text).strip()
+    if s.startswith("-") and len(s) > 1 and not re.fullmatch(r"-?\d+(?:\.\d+)?", s):
+        return -parse_duration_ms(s[1:], what=what)
     if re.fullmatch(r"-?\d+(?:\.\d+)?", s):
         return round(float(s) * 1000)
     pos, total = 0, 0.0
