@@ -14,8 +14,10 @@ cardinality), and database ``operation`` is ``insert``/``update``/``find``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -88,13 +90,15 @@ class PayoutMetrics:
     slo_request_duration_seconds: Histogram
     slo_payout_duration_seconds: Histogram
     snapshot: Snapshot = field(init=False)
+    hot: HotPath = field(init=False)
 
     def __post_init__(self) -> None:
         self.snapshot = Snapshot(self)
+        self.hot = HotPath(self)
 
     def families(self) -> list[Counter | Gauge | Histogram]:
         """The collectors in registration order (the order ``registry.collect()`` uses)."""
-        skip = {"registry", "snapshot"}
+        skip = {"registry", "snapshot", "hot"}
         return [getattr(self, f.name) for f in fields(self) if f.name not in skip]
 
 
@@ -231,7 +235,7 @@ class Snapshot:
         for family, values in _initial_children(metrics):
             family.labels(*values)
         self.labels: list[Labels] = []
-        self._cells: list[Callable[[], float]] = []
+        self._cells: list[Any] = []  # prometheus_client value cells (``_value`` holds the number)
         self._histograms: list[tuple[int, int]] = []  # (first bucket column, number of buckets incl. +Inf)
         for collector in metrics.families():
             self._add_family(collector, collector._type)
@@ -247,20 +251,23 @@ class Snapshot:
                 first = len(self._cells)
                 bounds = child._upper_bounds
                 for bound, cell in zip(bounds, child._buckets, strict=True):
-                    self._push({"__name__": f"{name}_bucket", **base, "le": floatToGoString(bound)}, cell.get)
+                    self._push({"__name__": f"{name}_bucket", **base, "le": floatToGoString(bound)}, cell)
                 self._histograms.append((first, len(bounds)))
-                self._push({"__name__": f"{name}_count", **base}, _zero)  # derived in finish()
-                self._push({"__name__": f"{name}_sum", **base}, child._sum.get)
+                self._push({"__name__": f"{name}_count", **base}, _DERIVED)  # filled in by finish()
+                self._push({"__name__": f"{name}_sum", **base}, child._sum)
             else:
-                self._push({"__name__": exposed, **base}, child._value.get)
+                self._push({"__name__": exposed, **base}, child._value)
 
-    def _push(self, mapping: dict[str, str], cell: Callable[[], float]) -> None:
+    def _push(self, mapping: dict[str, str], cell: Any) -> None:
         self.labels.append(tuple(sorted(mapping.items())))
         self._cells.append(cell)
 
     def read(self) -> list[float]:
-        """Raw cell values in column order (bucket columns not yet cumulative)."""
-        return [cell() for cell in self._cells]
+        """Raw cell values in column order (bucket columns not yet cumulative).
+
+        Reads ``_value`` without the cell's lock: the simulation runs on one thread.
+        """
+        return list(map(_VALUE, self._cells))
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Cumulative buckets and ``_count`` for a (scrapes x columns) array of :meth:`read` rows."""
@@ -272,8 +279,12 @@ class Snapshot:
         return out
 
 
-def _zero() -> float:
-    return 0.0
+class _Derived:
+    _value = 0.0
+
+
+_DERIVED = _Derived()
+_VALUE = attrgetter("_value")
 
 
 def collect_samples(registry: CollectorRegistry) -> dict[Labels, float]:
@@ -283,3 +294,52 @@ def collect_samples(registry: CollectorRegistry) -> dict[Labels, float]:
         for sample in family.samples:
             out[tuple(sorted({"__name__": sample.name, **sample.labels}.items()))] = float(sample.value)
     return out
+
+
+def histogram_observer(child: Any) -> Callable[[float], None]:
+    """``child.observe`` for the single-threaded simulation: same cells, a fraction of the cost.
+
+    The public call checks its argument, scans the buckets linearly and takes a lock per cell;
+    the model observes millions of latencies on one thread. This adds to the value cells
+    (``_value`` of prometheus_client's value class) directly: the first bucket whose bound is >=
+    the value, and the sum. ``tests/test_metrics_catalog.py`` checks the result against the
+    public ``observe`` through ``collect()``. Live mode, which serves /metrics from another
+    thread, uses the public, locked calls.
+    """
+    bounds = list(child._upper_bounds)
+    cells = list(child._buckets)
+    total = child._sum
+
+    def observe(value: float) -> None:
+        cells[bisect_left(bounds, value)]._value += 1.0
+        total._value += value
+
+    return observe
+
+
+def counter_incrementer(child: Any) -> Callable[[float], None]:
+    """``child.inc`` for the single-threaded simulation (see :func:`histogram_observer`)."""
+    cell = child._value
+
+    def inc(amount: float) -> None:
+        cell._value += amount
+
+    return inc
+
+
+class HotPath:
+    """Pre-resolved recorders for the updates made on every API request."""
+
+    def __init__(self, m: PayoutMetrics) -> None:
+        self.requests_total = counter_incrementer(m.slo_total_requests)
+        self.requests_ok = counter_incrementer(m.slo_successful_requests)
+        self.request_duration = histogram_observer(m.slo_request_duration_seconds)
+        self.db_find = histogram_observer(m.database_operations_duration_seconds.labels("find"))
+        self.auth_failures = {
+            f: counter_incrementer(m.authentication_failures_total.labels(f)) for f in AUTH_FAILURES
+        }
+        self.rate_limited = {
+            (e, u): counter_incrementer(m.rate_limit_violations_total.labels(e, u))
+            for e in ENDPOINTS
+            for u in USER_TYPES
+        }

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -49,19 +47,20 @@ def _arrivals(
     an exponential gap that crosses a change point is discarded and drawn again from the point
     with the new rate, which is exact because the process is memoryless.
     """
-    while True:
-        now = env.now
-        i = bisect_right(change_points, now)
-        boundary = change_points[i] if i < len(change_points) else math.inf
-        rate = rate_at(now)
-        gap = draws.exponential(1.0 / rate) if rate > 0 else math.inf
-        if now + gap >= boundary:
-            if boundary == math.inf:
-                return
-            yield env.timeout(boundary - now)
+    exponential = draws.exponential
+    for boundary in change_points:
+        rate = rate_at(env.now)
+        if rate <= 0:
+            yield env.timeout(boundary - env.now)
             continue
-        yield env.timeout(gap)
-        on_arrival()
+        mean = 1.0 / rate
+        while True:
+            gap = exponential(mean)
+            if env.now + gap >= boundary:
+                yield env.timeout(boundary - env.now)
+                break
+            yield env.timeout(gap)
+            on_arrival()
 
 
 def simulate(
@@ -156,7 +155,7 @@ def simulate(
         scenario=scenario,
         store=store,
         incidents=incidents,
-        stats=dict(sorted(service.stats.items())),
+        stats=dict(sorted((f"http_{k}" if isinstance(k, int) else k, v) for k, v in service.stats.items())),
         breaker_seconds={k: float(v) for k, v in sorted(service.breaker_seconds.items())},
         transitions=[
             {"epoch": t.at, "from": t.old.label, "to": t.new.label, "reason": t.reason}

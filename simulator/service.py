@@ -88,7 +88,7 @@ class PayoutService:
         self.failed_total = 0
         self.active_requests = 0
         self.requests_since_scrape = 0
-        self.stats: Tally[str] = Tally()
+        self.stats: Tally[str | int] = Tally()  # event counts; HTTP status codes as ints
         self.breaker_seconds: dict[str, float] = {}
         self.transitions: list[Transition] = []
         self._state_since = 0.0
@@ -96,9 +96,11 @@ class PayoutService:
         self._routers = cumulative(self.load.router_mix, ROUTER_TYPES)
         self._priorities = cumulative(self.load.priority_mix, PRIORITIES)
         self._roles = cumulative(self.load.role_mix, ROLES)
+        self._clients = self.load.clients_per_role
+        self._p_unauthorized = self.load.unauthenticated_share
+        self._p_forbidden = self.load.unauthenticated_share + self.load.forbidden_share
         self._handler = (self.cfg.handler_latency.median, self.cfg.handler_latency.sigma)
         self._db = (self.cfg.db_latency.median, self.cfg.db_latency.sigma)
-        self._m_db_find = self.metrics.database_operations_duration_seconds.labels("find")
 
     # -- helpers -----------------------------------------------------------------------------
     def _new_breaker(self) -> CircuitBreaker:
@@ -117,53 +119,50 @@ class PayoutService:
         return (self.cfg.db_timeout, True) if t > self.cfg.db_timeout else (t, False)
 
     def _record_request(self, duration: float, status: int) -> None:
-        m = self.metrics
+        hot = self.metrics.hot
         if duration > self.cfg.request_timeout:
             duration, status = self.cfg.request_timeout, 504
-        m.slo_total_requests.inc()
+        hot.requests_total(1.0)
         if status < 500:
-            m.slo_successful_requests.inc()
-        m.slo_request_duration_seconds.observe(duration)
-        self.stats[f"http_{status}"] += 1
-
-    def _pick_client(self) -> tuple[str, int]:
-        role = ROLES[self.draws.choice(self._roles)]
-        u = self.draws.uniform()
-        return role, int(self.load.clients_per_role * u * u)  # a few clients send most requests
+            hot.requests_ok(1.0)
+        hot.request_duration(duration)
+        self.stats[status] += 1
 
     # -- arrivals (called by the workload's arrival processes) ----------------------------------
     def arrive(self, kind: str, *, bad_key: bool = False, flood_role: str = "") -> None:
         """One API request arriving now: ``kind`` is "poll" or "payout"."""
-        self.stats["requests_arrived"] += 1
+        stats = self.stats
+        stats["requests_arrived"] += 1
         if self.down:
-            self.stats["requests_lost_down"] += 1
+            stats["requests_lost_down"] += 1
             return
         self.requests_since_scrape += 1
         endpoint = PAYOUT_ENDPOINT if kind == "payout" else POLL_ENDPOINT
         u = self.draws.uniform()
-        if bad_key or u < self.load.unauthenticated_share:
+        if bad_key or u < self._p_unauthorized:
             self._auth_failure("unauthorized", 401, endpoint)
             return
-        if u < self.load.unauthenticated_share + self.load.forbidden_share:
+        if u < self._p_forbidden:
             self._auth_failure("forbidden", 403, endpoint)
             return
         if flood_role:
             role, client = flood_role, -1
         else:
-            role, client = self._pick_client()
+            role = ROLES[self.draws.choice(self._roles)]
+            v = self.draws.uniform()
+            client = int(self._clients * v * v)  # a few clients send most requests
         if not self.rate_limiter.allow(role, client, self.env.now):
-            self.metrics.rate_limit_violations_total.labels(endpoint, role).inc()
+            self.metrics.hot.rate_limited[endpoint, role](1.0)
             self._record_request(self._handler_time() * 0.2, 429)
-            if self.log is not None and self.stats["http_429"] % 100 == 1:
+            if self.log is not None and stats[429] % 100 == 1:
                 self._security(
                     "rate_limit_exceeded", f"{role}-{client}", {"endpoint": endpoint, "role": role}
                 )
             return
-        proc = self._serve_payout(role, client) if kind == "payout" else self._serve_poll()
-        self.env.process(proc)
+        self.env.process(self._serve_payout(role, client) if kind == "payout" else self._serve_poll())
 
     def _auth_failure(self, failure_type: str, status: int, endpoint: str) -> None:
-        self.metrics.authentication_failures_total.labels(failure_type).inc()
+        self.metrics.hot.auth_failures[failure_type](1.0)
         self._record_request(self._handler_time() * 0.2, status)
         if self.log is not None:
             self._security(
@@ -180,20 +179,20 @@ class PayoutService:
 
     # -- status polls --------------------------------------------------------------------------
     def _serve_poll(self) -> Process:
-        gen, start = self.generation, self.env.now
+        """GET a payout's status: one database read, then the handler's own time."""
+        env, gen, start = self.env, self.generation, self.env.now
         self.active_requests += 1
         wait = self.db.acquire()
         if wait is not None:
             yield wait
         db_time, db_failed = self._db_time()
-        yield self.env.timeout(db_time)
+        yield env.timeout(db_time)
         if self.generation != gen:
             return
         self.db.release()
         self.active_requests -= 1
-        self._m_db_find.observe(db_time)
-        duration = self.env.now - start + self._handler_time()
-        self._record_request(duration, 500 if db_failed else 200)
+        self.metrics.hot.db_find(db_time)
+        self._record_request(env.now - start + self._handler_time(), 500 if db_failed else 200)
 
     # -- payout submission ---------------------------------------------------------------------
     def _serve_payout(self, role: str, client: int) -> Process:
@@ -441,7 +440,6 @@ class PayoutService:
         self.close_accounting()
         self.down = False
         self.metrics = make_metrics()  # a new process: counters start from zero
-        self._m_db_find = self.metrics.database_operations_duration_seconds.labels("find")
         self.breaker = self._new_breaker()
         self.db = Pool(self.env, self.cfg.db_pool)
         self.workers = Pool(self.env, self.cfg.payout_workers)

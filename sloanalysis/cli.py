@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from sloanalysis.commands import alert_table, generate_rules, promqltest, query, slo
 from sloanalysis.errors import UserError
 
 # Explicit registry: add a command by importing its module here.
-COMMANDS: tuple[ModuleType, ...] = ()
+COMMANDS: tuple[ModuleType, ...] = (query, generate_rules, alert_table, slo, promqltest)
 
 
 def build_parser() -> argparse.ArgumentParser:

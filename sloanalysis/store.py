@@ -73,6 +73,107 @@ class Series:
 _MATCH_OPS = ("=", "!=", "=~", "!~")
 
 
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_INLINE_FLAGS = re.compile(r"\(\?([imsU]*)(?:-([imsU]*))?\)")
+
+
+def go_regex(pattern: str) -> str:
+    """Translate Go RE2 syntax that Python's ``re`` rejects or reads differently.
+
+    Inline flags such as ``(?i)`` may appear anywhere in RE2 and apply to the rest of the
+    enclosing group (across ``|``); Python only allows them at the start, so they become
+    scoped groups. Also ``\\z``, ``\\Q...\\E``, ``(?<name>...)`` and classes like ``[[:alpha:]]``.
+    """
+    out: list[str] = []
+    scopes: list[list[str]] = [[]]  # flag groups opened at each group level
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if nxt == "Q":
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end
+                out.append(re.escape(pattern[i + 2 : end]))
+                i = end + 2
+                continue
+            out.append("\\Z" if nxt == "z" else pattern[i : i + 2])
+            i += 2
+            continue
+        if c == "[":
+            i = _char_class(pattern, i, out)
+            continue
+        m = _INLINE_FLAGS.match(pattern, i)
+        if m:
+            on = m.group(1).replace("U", "")
+            off = (m.group(2) or "").replace("U", "")
+            flags = on + (f"-{off}" if off else "")
+            if flags:
+                out.append(f"(?{flags}:")
+                scopes[-1].append(flags)
+            i = m.end()
+            continue
+        if c == "(":
+            named = pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i)
+            out.append("(?P<" if named else "(")
+            i += 3 if named else 1
+            scopes.append([])
+            continue
+        if c == ")" and len(scopes) > 1:
+            out.append(")" * len(scopes.pop()) + ")")
+            i += 1
+            continue
+        if c == "|" and scopes[-1]:
+            out.append(")" * len(scopes[-1]) + "|" + "".join(f"(?{f}:" for f in scopes[-1]))
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    out.append(")" * len(scopes[0]))
+    return "".join(out)
+
+
+def _char_class(pattern: str, i: int, out: list[str]) -> int:
+    """Copy the bracket expression at ``pattern[i]``, expanding POSIX classes; returns its end."""
+    j = i + 1
+    head = "["
+    if pattern.startswith("^", j):
+        head += "^"
+        j += 1
+    if pattern.startswith("]", j):  # a leading "]" is literal
+        head += "\\]"
+        j += 1
+    body = [head]
+    while j < len(pattern) and pattern[j] != "]":
+        m = re.match(r"\[:([a-z]+):\]", pattern[j:])
+        if m and m.group(1) in _POSIX_CLASSES:
+            body.append(_POSIX_CLASSES[m.group(1)])
+            j += m.end()
+        elif pattern[j] == "\\":
+            body.append(pattern[j : j + 2])
+            j += 2
+        else:
+            body.append("\\[" if pattern[j] == "[" else pattern[j])
+            j += 1
+    out.append("".join(body) + "]")
+    return j + 1
+
+
 @dataclass(frozen=True)
 class Matcher:
     """A label matcher; regexes are fully anchored, as in Prometheus."""
@@ -89,7 +190,7 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(f"(?s:^(?:{value})$)")
+                regex = re.compile(f"(?s:^(?:{go_regex(value)})$)")
             except re.error as exc:
                 raise DataError(f"invalid regex {value!r} for label {name!r}: {exc}") from None
         return Matcher(name, op, value, regex)

@@ -145,3 +145,20 @@ def test_fast_snapshot_equals_collect() -> None:
         ("status", "failed"),
     )
     assert got[key] == 1.0  # 0.05 counted, 45 not yet
+
+
+def test_hot_path_recorders_equal_the_public_api() -> None:
+    public, hot = make_metrics(), make_metrics()
+    values = [0.0, 0.1, 0.10000001, 2.0, 59.9, 60.0, 1e9]  # on and around bucket bounds
+    for v in values:
+        public.slo_request_duration_seconds.observe(v)
+        hot.hot.request_duration(v)
+        public.database_operations_duration_seconds.labels("find").observe(v / 1000)
+        hot.hot.db_find(v / 1000)
+        public.slo_total_requests.inc()
+        hot.hot.requests_total(1.0)
+    public.rate_limit_violations_total.labels("/api/payment/payouts", "admin").inc(2)
+    hot.hot.rate_limited["/api/payment/payouts", "admin"](2.0)
+    public.authentication_failures_total.labels("forbidden").inc()
+    hot.hot.auth_failures["forbidden"](1.0)
+    assert collect_samples(hot.registry) == collect_samples(public.registry)

@@ -1,0 +1,112 @@
+"""``sloanalysis query``: evaluate a PromQL expression over a run directory or a real Prometheus."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from sloanalysis.errors import UserError
+from sloanalysis.query import Backend, EmbeddedBackend, PrometheusBackend, parse_duration, parse_time
+
+NAME = "query"
+HELP = "evaluate a PromQL expression over a run directory (embedded engine) or a Prometheus server"
+
+_LONG_RANGE_MS = 86_400_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "args",
+        nargs="+",
+        metavar="[SOURCE] EXPR",
+        help="a run directory and a PromQL expression (just the expression with --prometheus)",
+    )
+    parser.add_argument(
+        "--prometheus", metavar="URL", help="query this Prometheus instead of a run directory"
+    )
+    parser.add_argument(
+        "--start",
+        help="RFC 3339, unix seconds, or a duration before the end such as 30m or 7d "
+        "(default: the run's first sample; with --prometheus: 1h before --end)",
+    )
+    parser.add_argument(
+        "--end",
+        help="as --start; durations count back from the data's end (default: the run's last sample, or now)",
+    )
+    parser.add_argument(
+        "--step", help="evaluation step such as 15s or 1m (default: 15s, or 60s for ranges over a day)"
+    )
+    parser.add_argument(
+        "--at", metavar="TIME", help="evaluate once, as an instant query at TIME (as --start)"
+    )
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for Prometheus (default 30)"
+    )
+    parser.add_argument(
+        "--prometheus2", action="store_true", help="embedded engine: Prometheus 2.x range boundaries"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    positional: list[str] = list(args.args)
+    backend: Backend
+    if args.prometheus:
+        if len(positional) != 1:
+            raise UserError("with --prometheus give only the expression (no run directory)")
+        expr = positional[0]
+        with PrometheusBackend(args.prometheus, timeout=args.timeout) as prom:
+            now = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+            frame = _evaluate(prom, expr, args, first_ms=None, last_ms=now)
+    else:
+        if len(positional) != 2:
+            raise UserError(
+                "expected a run directory and an expression (or --prometheus URL and an expression)"
+            )
+        from sloanalysis.sources.rundir import load_run
+
+        source, expr = positional
+        run_dir = load_run(source)
+        span = run_dir.store.time_range()
+        if span is None:
+            raise UserError(f"{run_dir.path}: the run has no samples")
+        backend = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2)
+        frame = _evaluate(backend, expr, args, first_ms=span[0], last_ms=span[1])
+    _print(frame, args.format)
+    return 0
+
+
+def _evaluate(
+    backend: Backend, expr: str, args: argparse.Namespace, *, first_ms: int | None, last_ms: int
+) -> pd.DataFrame:
+    if args.at is not None:
+        if args.start is not None or args.end is not None or args.step is not None:
+            raise UserError("--at makes an instant query; drop --start/--end/--step")
+        return backend.query(expr, parse_time(args.at, reference_ms=last_ms))
+    end = last_ms if args.end is None else parse_time(args.end, reference_ms=last_ms)
+    if args.start is not None:
+        start = parse_time(args.start, reference_ms=end)
+    else:
+        start = first_ms if first_ms is not None else end - 3_600_000
+    if args.step is not None:
+        step = parse_duration(args.step)
+    else:
+        step = 60_000 if end - start > _LONG_RANGE_MS else 15_000
+    return backend.query_range(expr, start, end, step)
+
+
+def _print(frame: pd.DataFrame, fmt: str) -> None:
+    out = frame.copy()
+    stamps = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out["timestamp"] = stamps.str.replace(r"\.?0+Z$", "Z", regex=True)  # 12:00:00Z, 12:00:00.5Z
+    if fmt == "csv":
+        out.to_csv(sys.stdout, index=False, float_format=lambda v: repr(float(v)))
+    elif fmt == "json":
+        sys.stdout.write(out.to_json(orient="records", double_precision=15) + "\n")
+    elif out.empty:
+        print("(no data)")
+    else:
+        print(out.to_string(index=False, float_format=lambda v: repr(float(v))))

@@ -1,0 +1,133 @@
+"""Render rows (a list of dicts) as a readable table, JSON or CSV, for every command.
+
+``render(rows, "table")`` aligns columns (numbers right, text left) and shows ``-`` for None;
+``formatters`` (per column) shape values for the table only, so JSON and CSV keep the raw,
+unrounded numbers. In JSON, non-finite floats (an infinite time to exhaustion) become ``null``.
+Helpers format durations and ratios for tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+__all__ = ["FORMATS", "fmt_duration_ms", "fmt_percent", "render"]
+
+FORMATS = ("table", "json", "csv")
+Format = Literal["table", "json", "csv"]
+
+
+def fmt_duration_ms(ms: float | None) -> str:
+    """Human duration: ``51.84s``, ``8m38.4s``, ``2d3h`` (to the millisecond); ``never`` for None or inf."""
+    if ms is None or (isinstance(ms, float) and math.isinf(ms)):
+        return "never"
+    if isinstance(ms, float) and math.isnan(ms):
+        return "-"
+    sign = "-" if ms < 0 else ""
+    if abs(ms) < 60_000:
+        return f"{sign}{abs(ms) / 1000.0:.4g}s"
+    rest = round(abs(ms))  # whole milliseconds from here on
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        n, rest = divmod(rest, size)
+        if n:
+            parts.append(f"{n}{unit}")
+    if rest:
+        parts.append(f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s")
+    return sign + "".join(parts)
+
+
+def fmt_percent(x: float | None, digits: int = 4) -> str:
+    """``0.02`` -> ``2%``; None -> ``-``."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "-inf%" if x < 0 else "inf%"
+    return f"{x * 100:.{digits}g}%"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_value(value.item())
+    return value
+
+
+def _columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    if columns is not None:
+        return list(columns)
+    seen: dict[str, None] = {}
+    for row in rows:
+        for k in row:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def render(
+    rows: Sequence[Mapping[str, Any]],
+    fmt: Format = "table",
+    *,
+    columns: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    formatters: Mapping[str, Callable[[Any], str]] | None = None,
+) -> str:
+    """Rows as text; ``columns`` picks and orders columns (default: all, in first-seen order)."""
+    cols = _columns(rows, columns)
+    if fmt == "json":
+        return (
+            json.dumps([{c: _json_value(r.get(c)) for c in cols} for r in rows], indent=2, allow_nan=False)
+            + "\n"
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
+        return buf.getvalue()
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    heads = [(headers or {}).get(c, c) for c in cols]
+    fmts = formatters or {}
+    body = [[fmts[c](r.get(c)) if c in fmts else _cell(r.get(c)) for c in cols] for r in rows]
+    numeric = [
+        all(
+            isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool)
+            for r in rows
+            if r.get(c) is not None
+        )
+        for c in cols
+    ]
+    widths = [max([len(h)] + [len(line[i]) for line in body]) for i, h in enumerate(heads)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [
+            cell.rjust(w) if num else cell.ljust(w)
+            for cell, w, num in zip(cells, widths, numeric, strict=True)
+        ]
+        return "  ".join(out).rstrip()
+
+    lines = [line(heads), "  ".join("-" * w for w in widths)]
+    lines.extend(line(cells) for cells in body)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,210 @@
+"""Binary operators: arithmetic, comparisons and set operations with vector matching."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sloanalysis.promql.parse import PromQLError
+from sloanalysis.promql.values import (
+    Vec,
+    drop_name,
+    get_label,
+    keep_labels,
+    labels_str,
+    merge_same_labels,
+    remove_labels,
+    set_label,
+)
+from sloanalysis.store import METRIC_NAME, Labels
+
+ARITHMETIC = ("+", "-", "*", "/", "%", "^", "atan2")
+COMPARISON = ("==", "!=", ">", "<", ">=", "<=")
+SET_OPS = ("and", "or", "unless")
+
+
+@dataclass(frozen=True)
+class Matching:
+    card: str  # "one-to-one", "many-to-one", "one-to-many", "many-to-many"
+    on: bool
+    labels: tuple[str, ...]
+    include: tuple[str, ...] = ()
+    return_bool: bool = False
+
+
+def arith(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return a / b
+        if op == "%":
+            return np.fmod(a, b)
+        if op == "^":
+            return np.power(a, b)
+        if op == "atan2":
+            return np.arctan2(a, b)
+    raise PromQLError(f"operator {op!r} not allowed for scalar operations")
+
+
+def compare(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        if op == ">":
+            return a > b
+        if op == "<":
+            return a < b
+        if op == ">=":
+            return a >= b
+        return a <= b
+
+
+def scalar_scalar(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if op in COMPARISON:
+        return compare(op, a, b).astype(np.float64)
+    return arith(op, a, b)
+
+
+def vector_scalar(op: str, vec: Vec, scalar: np.ndarray, scalar_left: bool, return_bool: bool) -> Vec:
+    s = scalar[None, :]
+    lhs, rhs = (s, vec.values) if scalar_left else (vec.values, s)
+    if op in COMPARISON:
+        keep = compare(op, lhs, rhs)
+        if return_bool:
+            values = keep.astype(np.float64)
+            present = vec.present
+        else:
+            values = vec.values  # the vector's value survives, whichever side it is on
+            present = vec.present & keep
+    else:
+        values = np.broadcast_to(arith(op, lhs, rhs), vec.values.shape)
+        present = vec.present
+    labels = vec.labels
+    if op in ARITHMETIC or return_bool:
+        labels = [drop_name(lab) for lab in labels]
+    return merge_same_labels(Vec(labels, np.array(values), present))
+
+
+def signature(labels: Labels, matching: Matching) -> Labels:
+    if matching.on:
+        return keep_labels(labels, matching.labels)
+    return remove_labels(labels, [*matching.labels, METRIC_NAME])
+
+
+def _group(sigs: Sequence[Labels]) -> dict[Labels, list[int]]:
+    out: dict[Labels, list[int]] = {}
+    for i, sig in enumerate(sigs):
+        out.setdefault(sig, []).append(i)
+    return out
+
+
+def set_operation(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
+    lsig = [signature(lab, matching) for lab in lhs.labels]
+    rsig = [signature(lab, matching) for lab in rhs.labels]
+    t = lhs.values.shape[1]
+    rgroups = _group(rsig)
+
+    def rhs_has(sig: Labels) -> np.ndarray:
+        rows = rgroups.get(sig)
+        return np.asarray(rhs.present[rows].any(axis=0)) if rows else np.zeros(t, dtype=bool)
+
+    if op == "and":
+        present = np.array([lhs.present[i] & rhs_has(s) for i, s in enumerate(lsig)]).reshape(-1, t)
+        return Vec(list(lhs.labels), lhs.values, present)
+    if op == "unless":
+        present = np.array([lhs.present[i] & ~rhs_has(s) for i, s in enumerate(lsig)]).reshape(-1, t)
+        return Vec(list(lhs.labels), lhs.values, present)
+    # or: all of lhs, plus rhs rows whose signature has no lhs sample at that step.
+    lgroups = _group(lsig)
+    rows_p = []
+    for j, s in enumerate(rsig):
+        lrows = lgroups.get(s)
+        lhs_has = lhs.present[lrows].any(axis=0) if lrows else np.zeros(t, dtype=bool)
+        rows_p.append(rhs.present[j] & ~lhs_has)
+    rp = np.array(rows_p, dtype=bool).reshape(-1, t)
+    out = Vec(
+        list(lhs.labels) + list(rhs.labels),
+        np.concatenate([lhs.values, rhs.values]),
+        np.concatenate([lhs.present, rp]),
+    )
+    return merge_same_labels(out)
+
+
+def _result_labels(left: Labels, right: Labels, op: str, matching: Matching) -> Labels:
+    out = left
+    if op in ARITHMETIC:
+        out = drop_name(out)
+    if matching.card == "one-to-one":
+        out = keep_labels(out, matching.labels) if matching.on else remove_labels(out, matching.labels)
+    for name in matching.include:
+        out = set_label(out, name, get_label(right, name))
+    if matching.return_bool:
+        out = drop_name(out)
+    return out
+
+
+def vector_vector(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
+    t = lhs.values.shape[1]
+    swapped = matching.card == "one-to-many"
+    many, one = (rhs, lhs) if swapped else (lhs, rhs)
+    msig = [signature(lab, matching) for lab in many.labels]
+    osig = [signature(lab, matching) for lab in one.labels]
+    ogroups = _group(osig)
+    many_any = many.present.any(axis=0) if many.labels else np.zeros(t, dtype=bool)
+    side = "left" if swapped else "right"
+    for sig, rows in ogroups.items():
+        if len(rows) > 1:
+            both = (one.present[rows].sum(axis=0) > 1) & many_any
+            if both.any():
+                step = int(np.argmax(both))
+                dup = sorted(one.labels[r] for r in rows if one.present[r, step])[:2]
+                raise PromQLError(
+                    f"found duplicate series for the match group {labels_str(sig)} on the {side} "
+                    f"hand-side of the operation: [{labels_str(dup[0])}, {labels_str(dup[1])}]"
+                    ";many-to-many matching not allowed: matching labels must be unique on one side"
+                )
+    # Every (many-row, one-row) pair with equal signatures can produce a sample.
+    pairs = [(i, j) for i, sig in enumerate(msig) for j in ogroups.get(sig, [])]
+    if matching.card == "one-to-one":
+        mgroups = _group(msig)
+        for sig, rows in mgroups.items():
+            if len(rows) > 1 and sig in ogroups:
+                one_any = one.present[ogroups[sig]].any(axis=0)
+                if ((many.present[rows].sum(axis=0) > 1) & one_any).any():
+                    raise PromQLError(
+                        "multiple matches for labels: many-to-one matching must be explicit "
+                        "(group_left/group_right)"
+                    )
+    if not pairs:
+        return Vec.empty(t)
+    mi = np.array([p[0] for p in pairs])
+    oi = np.array([p[1] for p in pairs])
+    mv, ov = many.values[mi], one.values[oi]
+    both = many.present[mi] & one.present[oi]
+    lv, rv = (ov, mv) if swapped else (mv, ov)
+    labels = [_result_labels(many.labels[i], one.labels[j], op, matching) for i, j in pairs]
+    if matching.card != "one-to-one":
+        seen: dict[tuple[Labels, Labels], list[int]] = {}
+        for k, (i, _) in enumerate(pairs):
+            seen.setdefault((msig[i], labels[k]), []).append(k)
+        for rows in seen.values():
+            if len(rows) > 1 and (both[rows].sum(axis=0) > 1).any():
+                raise PromQLError("multiple matches for labels: grouping labels must ensure unique matches")
+    if op in COMPARISON:
+        keep = compare(op, lv, rv)
+        if matching.return_bool:
+            values, present = keep.astype(np.float64), both
+        else:
+            values, present = lv, both & keep
+    else:
+        values, present = arith(op, lv, rv), both
+    return merge_same_labels(Vec(labels, np.array(values), present))

@@ -1,0 +1,566 @@
+"""The evaluator: walks the AST once, every node producing values for all query steps.
+
+Prometheus evaluates a range query step by step; here each node computes its whole (n, T)
+result with numpy, then the parent combines them. Semantics follow Prometheus 3.x: 5-minute
+lookback, stale markers end series, left-open range windows, immediate metric-name removal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import promql_parser as pp
+
+from sloanalysis.promql import aggregate as agg
+from sloanalysis.promql import binary, functions, histogram
+from sloanalysis.promql.parse import (
+    PromQLError,
+    at_modifiers,
+    duration_ms,
+    invalid_utf8_literals,
+    parse,
+    position,
+)
+from sloanalysis.promql.rangefuncs import EXTRAPOLATED, RANGE_FUNCTIONS, Window
+from sloanalysis.promql.result import QueryResult
+from sloanalysis.promql.selectors import instant_lookup, matcher_groups, select, without_stale
+from sloanalysis.promql.values import (
+    Annotations,
+    RangeVec,
+    Scalar,
+    String,
+    Value,
+    Vec,
+    check_unique_series,
+    drop_name,
+    get_label,
+    merge_same_labels,
+)
+from sloanalysis.store import METRIC_NAME, SeriesStore
+
+DEFAULT_SUBQUERY_STEP_MS = 60_000
+_KEEP_NAME_RANGE = ("last_over_time", "first_over_time")
+_HISTOGRAM_ONLY = (
+    "histogram_avg",
+    "histogram_count",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_sum",
+)
+# Parser enums are not hashable; key on their stable str().
+_CARD = {
+    "VectorMatchCardinality.OneToOne": "one-to-one",
+    "VectorMatchCardinality.ManyToOne": "many-to-one",
+    "VectorMatchCardinality.OneToMany": "one-to-many",
+    "VectorMatchCardinality.ManyToMany": "many-to-many",
+}
+
+
+@dataclass
+class _Context:
+    """Per-query state shared by the evaluators of the query and its subqueries."""
+
+    store: SeriesStore
+    text: str
+    lookback_ms: int
+    prometheus2: bool
+    start: int
+    end: int
+    step: int
+    at: dict[int, int | str]
+    bad_strings: dict[str, str]
+    annots: Annotations = field(default_factory=Annotations)
+    selections: dict[str, list[Any]] = field(default_factory=dict)
+
+    def pos(self, node: Any) -> str:
+        """Position of a node, as Prometheus appends it to annotations (best effort)."""
+        offset = self.text.find(str(node))
+        return position(self.text, max(offset, 0))
+
+
+def _unwrap(node: Any) -> Any:
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    return node
+
+
+class _Evaluator:
+    def __init__(self, ctx: _Context, steps: np.ndarray) -> None:
+        self.ctx = ctx
+        self.steps = steps
+        self.n = steps.size
+
+    # -- dispatch ---------------------------------------------------------------------
+    def eval(self, node: Any) -> Value:
+        if isinstance(node, pp.NumberLiteral):
+            return Scalar(np.full(self.n, float(node.val)))
+        if isinstance(node, pp.StringLiteral):
+            return String(node.val)
+        if isinstance(node, pp.ParenExpr):
+            return self.eval(node.expr)
+        if isinstance(node, pp.UnaryExpr):
+            return self._negate(self.eval(node.expr))
+        if isinstance(node, pp.VectorSelector):
+            return self._vector_selector(node)
+        if isinstance(node, pp.MatrixSelector):
+            return self._matrix_selector(node)
+        if isinstance(node, pp.SubqueryExpr):
+            return self._subquery(node)
+        if isinstance(node, pp.Call):
+            return self._call(node)
+        if isinstance(node, pp.AggregateExpr):
+            return self._aggregate(node)
+        if isinstance(node, pp.BinaryExpr):
+            return self._binary(node)
+        raise PromQLError(f"unsupported expression: {node}")
+
+    def vector(self, node: Any) -> Vec:
+        v = self.eval(node)
+        if not isinstance(v, Vec):
+            raise PromQLError(f"expected instant vector, got {type(v).__name__.lower()}: {node}")
+        return v
+
+    def scalar(self, node: Any) -> np.ndarray:
+        v = self.eval(node)
+        if not isinstance(v, Scalar):
+            raise PromQLError(f"expected scalar, got {type(v).__name__.lower()}: {node}")
+        return v.values
+
+    # -- time helpers -----------------------------------------------------------------
+    def _eval_times(self, node: Any, target: Any) -> np.ndarray:
+        """Times at which a selector/subquery looks: step times or its ``@``, minus offset."""
+        at = self.ctx.at.get(id(node))
+        off = duration_ms(target.offset)
+        if at is None:
+            return self.steps - off
+        when = self.ctx.start if at == "start" else self.ctx.end if at == "end" else int(at)
+        return np.full(self.n, when - off, dtype=np.int64)
+
+    def _selected(self, vs: Any) -> list[Any]:
+        key = str(vs.matchers) + "|" + (vs.name or "")
+        hit = self.ctx.selections.get(key)
+        if hit is None:
+            hit = select(self.ctx.store, vs)
+            self.ctx.selections[key] = hit
+        return hit
+
+    # -- leaves -----------------------------------------------------------------------
+    def _vector_selector(self, node: Any, want_ts: bool = False) -> Vec:
+        times = self._eval_times(node, node)
+        series = self._selected(node)
+        # Preallocate: stacking lists of long rows would copy every value twice.
+        vals = np.empty((len(series), self.n))
+        pres = np.empty((len(series), self.n), dtype=bool)
+        sts = np.empty((len(series), self.n), dtype=np.int64) if want_ts else None
+        for i, s in enumerate(series):
+            v, p, st = instant_lookup(
+                s.timestamps, s.values, times, self.ctx.lookback_ms, self.ctx.prometheus2
+            )
+            vals[i], pres[i] = v, p
+            if sts is not None:
+                sts[i] = st
+        vec = Vec([s.labels for s in series], vals, pres, sts)
+        return vec.take(np.flatnonzero(pres.any(axis=1)))
+
+    def _matrix_selector(self, node: Any) -> RangeVec:
+        vs = node.vector_selector
+        end = self._eval_times(node, vs)
+        rng = duration_ms(node.range)
+        labels, tss, vals = [], [], []
+        for s in self._selected(vs):
+            ts, v = without_stale(s)
+            labels.append(s.labels)
+            tss.append(ts)
+            vals.append(v)
+        return RangeVec(labels, tss, vals, end - rng, end, rng, self.ctx.prometheus2, source=node)
+
+    def _subquery(self, node: Any) -> RangeVec:
+        end = self._eval_times(node, node)
+        rng = duration_ms(node.range)
+        step = duration_ms(node.step) or DEFAULT_SUBQUERY_STEP_MS
+        start = end - rng
+        # Inner steps are absolute multiples of the step, first one after the earliest start.
+        first = (int(start.min()) // step) * step
+        if first <= int(start.min()):
+            first += step
+        grid = np.arange(first, int(end.max()) + 1, step, dtype=np.int64)
+        inner = _Evaluator(self.ctx, grid)
+        value = inner.eval(node.expr)
+        if isinstance(value, Scalar):
+            value = Vec([()], value.values[None, :], np.ones((1, grid.size), dtype=bool))
+        if not isinstance(value, Vec):
+            raise PromQLError("subquery is only allowed on instant vector")
+        labels, tss, vals = [], [], []
+        for i, lab in enumerate(value.labels):
+            mask = value.present[i]
+            if mask.any():
+                labels.append(lab)
+                tss.append(grid[mask])
+                vals.append(value.values[i][mask])
+        return RangeVec(labels, tss, vals, start, end, rng, self.ctx.prometheus2, source=node)
+
+    def _negate(self, v: Value) -> Value:
+        if isinstance(v, Scalar):
+            return Scalar(-v.values)
+        if isinstance(v, Vec):
+            return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], -v.values, v.present))
+        raise PromQLError("unary expression only allowed on expressions of type scalar or instant vector")
+
+    # -- functions --------------------------------------------------------------------
+    def _call(self, node: Any) -> Value:
+        name = node.func.name
+        args = [_unwrap(a) for a in node.args]
+        if name in RANGE_FUNCTIONS or name in EXTRAPOLATED:
+            return self._range_function(name, args)
+        if name == "absent_over_time":
+            return self._absent_over_time(args[0])
+        simple = self._scalar_function(name, args)
+        if simple is not None:
+            return simple
+        if name in functions.MATH:
+            return merge_same_labels(functions.apply_math(name, self.vector(args[0])))
+        if name in functions.DATE_FUNCTIONS:
+            if not args:
+                return Vec(
+                    [()], functions.date_part(name, self.steps / 1000.0)[None, :], np.ones((1, self.n), bool)
+                )
+            v = self.vector(args[0])
+            vals = functions.date_part(name, v.values)
+            return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], vals, v.present))
+        return self._vector_function(name, args)
+
+    def _scalar_function(self, name: str, args: list[Any]) -> Value | None:
+        ctx = self.ctx
+        if name == "time":
+            return Scalar(self.steps / 1000.0)
+        if name == "pi":
+            return Scalar(np.full(self.n, np.pi))
+        if name == "start":
+            return Scalar(np.full(self.n, ctx.start / 1000.0))
+        if name == "end":
+            return Scalar(np.full(self.n, ctx.end / 1000.0))
+        if name == "step":
+            return Scalar(np.full(self.n, ctx.step / 1000.0))
+        if name == "range":
+            return Scalar(np.full(self.n, (ctx.end - ctx.start) / 1000.0))
+        if name in ("min_of", "max_of"):
+            a, b = self.scalar(args[0]), self.scalar(args[1])
+            return Scalar(np.minimum(a, b) if name == "min_of" else np.maximum(a, b))
+        if name == "scalar":
+            v = self.vector(args[0])
+            one = v.present.sum(axis=0) == 1
+            picked = np.where(v.present, v.values, 0.0).sum(axis=0) if v.labels else np.zeros(self.n)
+            return Scalar(np.where(one, picked, np.nan))
+        if name == "vector":
+            return Vec([()], self.scalar(args[0])[None, :].copy(), np.ones((1, self.n), dtype=bool))
+        return None
+
+    def _vector_function(self, name: str, args: list[Any]) -> Value:
+        if name in ("label_replace", "label_join"):
+            # Label names given as invalid UTF-8 bytes (dst of both, sources of label_join).
+            names = [args[1]] + (args[4:] if name == "label_join" else [])
+            for a in names:
+                text = self._string(a)
+                if text in self.ctx.bad_strings:
+                    kind = "destination" if a is args[1] else "source"
+                    raise PromQLError(f"invalid {kind} label name in {name}(): {text}")
+        if name == "label_replace":
+            strs = [self._string(a) for a in args[1:]]
+            return merge_same_labels(functions.label_replace(self.vector(args[0]), *strs))
+        if name == "label_join":
+            strs = [self._string(a) for a in args[1:]]
+            return merge_same_labels(functions.label_join(self.vector(args[0]), strs[0], strs[1], strs[2:]))
+        if name == "absent":
+            v = self.vector(args[0])
+            missing = np.asarray(~v.present.any(axis=0)) if v.labels else np.ones(self.n, dtype=bool)
+            labels = self._absent_labels(args[0])
+            return Vec([labels], np.ones((1, self.n)), missing[None, :])
+        if name == "timestamp":
+            # A direct selector reports its samples' own timestamps, not the step times.
+            direct = isinstance(args[0], pp.VectorSelector)
+            v = self._vector_selector(args[0], want_ts=True) if direct else self.vector(args[0])
+            if direct and v.sample_ts is not None:
+                vals = v.sample_ts / 1000.0
+            else:
+                vals = np.broadcast_to(self.steps / 1000.0, v.values.shape).copy()
+            return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], vals, v.present))
+        if name == "round":
+            nearest = self.scalar(args[1]) if len(args) > 1 else np.ones(self.n)
+            return merge_same_labels(functions.round_to(self.vector(args[0]), nearest))
+        if name in ("clamp", "clamp_min", "clamp_max"):
+            v = self.vector(args[0])
+            inf = np.full(self.n, np.inf)
+            if name == "clamp":
+                lo, hi = self.scalar(args[1]), self.scalar(args[2])
+            elif name == "clamp_min":
+                lo, hi = self.scalar(args[1]), inf
+            else:
+                lo, hi = -inf, self.scalar(args[1])
+            return merge_same_labels(functions.clamp(v, lo, hi))
+        if name in ("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"):
+            v = self.vector(args[0])
+            if self.n != 1:
+                return v
+            by = [self._string(a) for a in args[1:]]
+            return v.take(functions.sort_order(v, name, by))
+        if name == "histogram_quantile":
+            q = self.scalar(args[0])
+            return merge_same_labels(histogram.histogram_quantile(q, self.vector(args[1]), self.ctx.annots))
+        if name == "histogram_fraction":
+            lo, hi = self.scalar(args[0]), self.scalar(args[1])
+            return merge_same_labels(
+                histogram.histogram_fraction(lo, hi, self.vector(args[2]), self.ctx.annots)
+            )
+        if name in _HISTOGRAM_ONLY:
+            self.vector(args[0])
+            return Vec.empty(self.n)  # float samples carry no native histogram
+        raise PromQLError(f'function "{name}" is not supported by this engine')
+
+    def _string(self, node: Any) -> str:
+        v = self.eval(node)
+        if not isinstance(v, String):
+            raise PromQLError(f"expected string argument, got {node}")
+        return v.value
+
+    def _absent_labels(self, node: Any) -> tuple[tuple[str, str], ...]:
+        vs = node.vector_selector if isinstance(node, pp.MatrixSelector) else node
+        if not isinstance(vs, pp.VectorSelector):
+            return ()
+        groups = matcher_groups(vs)
+        if len(groups) != 1:
+            return ()
+        return functions.absent_labels([(m.name, m.op, m.value) for m in groups[0]])
+
+    def _range_arg(self, args: list[Any]) -> tuple[int, RangeVec]:
+        for i, a in enumerate(args):
+            if isinstance(a, pp.MatrixSelector | pp.SubqueryExpr):
+                rv = self.eval(a)
+                assert isinstance(rv, RangeVec)
+                return i, rv
+        raise PromQLError("expected a range vector argument")
+
+    def _range_function(self, name: str, args: list[Any]) -> Vec:
+        idx, rv = self._range_arg(args)
+        params = [self.scalar(a) for i, a in enumerate(args) if i != idx]
+        if name == "quantile_over_time":
+            for q in np.unique(params[0][np.isnan(params[0]) | (params[0] < 0) | (params[0] > 1)]):
+                self.ctx.annots.warn(
+                    f"PromQL warning: quantile value should be between 0 and 1, got {agg._fmt_float(q)}"
+                    f" ({self.ctx.pos(args[0])})"
+                )
+        fn = RANGE_FUNCTIONS.get(name)
+        labels, vals, pres = [], [], []
+        for i, lab in enumerate(rv.labels):
+            ts, v = rv.timestamps[i], rv.values[i]
+            lo, hi = rv.bounds(i)
+            active = np.flatnonzero(hi > lo)
+            if active.size == 0:
+                continue
+            w = Window(
+                ts, v, lo[active], hi[active], rv.start[active], rv.end[active], self.steps[active],
+                rv.range_ms, [p[active] for p in params],
+            )  # fmt: skip
+            res, ok = fn(w) if fn is not None else EXTRAPOLATED[name](w, self.ctx.prometheus2)
+            out = np.zeros(self.n)
+            p = np.zeros(self.n, dtype=bool)
+            out[active] = res
+            p[active] = ok
+            if not p.any():
+                continue
+            if name in ("rate", "increase"):
+                self._counter_name_info(lab, args[idx])
+            labels.append(lab if name in _KEEP_NAME_RANGE else drop_name(lab))
+            vals.append(out)
+            pres.append(p)
+        check_unique_series(labels)
+        if not labels:
+            return Vec.empty(self.n)
+        return Vec(labels, np.array(vals), np.array(pres))
+
+    def _counter_name_info(self, labels: Any, arg: Any) -> None:
+        metric = get_label(labels, METRIC_NAME)
+        if metric and not metric.endswith(("_total", "_sum", "_count", "_bucket")):
+            self.ctx.annots.info(
+                "PromQL info: metric might not be a counter, name does not end in "
+                f'_total/_sum/_count/_bucket: "{metric}" ({self.ctx.pos(arg)})'
+            )
+
+    def _absent_over_time(self, arg: Any) -> Vec:
+        rv = self.eval(arg)
+        assert isinstance(rv, RangeVec)
+        seen = np.zeros(self.n, dtype=bool)
+        for i in range(len(rv.labels)):
+            lo, hi = rv.bounds(i)
+            seen |= hi > lo
+        labels = self._absent_labels(arg)
+        return Vec([labels], np.ones((1, self.n)), ~seen[None, :])
+
+    # -- aggregation ------------------------------------------------------------------
+    def _aggregate(self, node: Any) -> Vec:
+        op = str(node.op)
+        grouping: list[str] = []
+        without = False
+        if node.modifier is not None:
+            grouping = list(node.modifier.labels)
+            without = node.modifier.type == pp.AggModifierType.Without
+        if op == "count_values":
+            label = self._string(_unwrap(node.param))
+            if not label or label in self.ctx.bad_strings:
+                raise PromQLError(f"invalid label name {self.ctx.bad_strings.get(label, chr(34) * 2)}")
+            return merge_same_labels(agg.count_values(self.vector(node.expr), label, grouping, without))
+        param = self.scalar(_unwrap(node.param)) if node.param is not None else None
+        if op in ("topk", "bottomk", "limitk", "limit_ratio"):
+            assert param is not None
+            empty = (
+                (not np.isnan(param).any() and param.max() < 1)
+                if op != "limit_ratio"
+                else (not np.isnan(param).any() and param.max() == 0 and param.min() == 0)
+            )
+            if empty:
+                self.vector(node.expr)
+                return Vec.empty(self.n)
+            agg.check_k_param(op, param)
+            vec = self.vector(node.expr)
+            out, order = agg.select_k(op, vec, grouping, without, param, self.ctx.annots)
+            if self.n == 1:
+                return out.take(order)
+            keep = out.present.any(axis=1)
+            return out.take(np.flatnonzero(keep))
+        if op == "quantile" and param is not None:
+            bad = param[np.isnan(param) | (param < 0) | (param > 1)]
+            for q in np.unique(bad):
+                self.ctx.annots.warn(
+                    f"PromQL warning: quantile value should be between 0 and 1, got {agg._fmt_float(q)}"
+                    f" ({self.ctx.pos(node.param)})"
+                )
+        vec = self.vector(node.expr)
+        return agg.aggregate(op, vec, grouping, without, param, Annotations())
+
+    # -- binary -----------------------------------------------------------------------
+    def _binary(self, node: Any) -> Value:
+        op = str(node.op)
+        lhs, rhs = self.eval(node.lhs), self.eval(node.rhs)
+        mod = node.modifier
+        return_bool = bool(mod.return_bool) if mod is not None else False
+        if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
+            return Scalar(binary.scalar_scalar(op, lhs.values, rhs.values))
+        if isinstance(lhs, Vec) and isinstance(rhs, Scalar):
+            return binary.vector_scalar(op, lhs, rhs.values, False, return_bool)
+        if isinstance(lhs, Scalar) and isinstance(rhs, Vec):
+            return binary.vector_scalar(op, rhs, lhs.values, True, return_bool)
+        if not (isinstance(lhs, Vec) and isinstance(rhs, Vec)):
+            raise PromQLError("binary expression must contain only scalar and instant vector types")
+        card = "many-to-many" if op in binary.SET_OPS else "one-to-one"
+        on, labels, include = False, (), ()
+        if mod is not None:
+            card = _CARD.get(str(mod.card), card)
+            if mod.matching is not None:
+                on = mod.matching.type == pp.LabelModifierType.Include
+                labels = tuple(mod.matching.labels)
+            include = tuple(mod.group_labels or ())
+        matching = binary.Matching(card, on, labels, include, return_bool)
+        if op in binary.SET_OPS:
+            return binary.set_operation(op, lhs, rhs, matching)
+        return binary.vector_vector(op, lhs, rhs, matching)
+
+
+class Engine:
+    """Evaluate PromQL over a :class:`SeriesStore` with Prometheus 3.x semantics.
+
+    ``prometheus2=True`` mimics Prometheus 2.x where it differs in data selection: range
+    windows and the lookback window include their left edge, and ``rate``-style
+    extrapolation applies its counter zero-point clamp before the gap threshold.
+    """
+
+    def __init__(self, store: SeriesStore, lookback_ms: int = 300_000, prometheus2: bool = False) -> None:
+        self.store = store
+        self.lookback_ms = int(lookback_ms)
+        self.prometheus2 = bool(prometheus2)
+
+    def _context(self, text: str, tree: Any, start: int, end: int, step: int) -> _Context:
+        return _Context(
+            self.store,
+            text,
+            self.lookback_ms,
+            self.prometheus2,
+            start,
+            end,
+            step,
+            at_modifiers(text, tree),
+            invalid_utf8_literals(text),
+        )
+
+    def instant(self, expr: str, at_ms: int) -> QueryResult:
+        tree = parse(expr)
+        ctx = self._context(expr, tree, int(at_ms), int(at_ms), 0)
+        steps = np.array([int(at_ms)], dtype=np.int64)
+        value = _Evaluator(ctx, steps).eval(tree)
+        warns, infos = ctx.annots.warnings, ctx.annots.infos
+        if isinstance(value, String):
+            return QueryResult(
+                "string",
+                steps,
+                [],
+                np.empty((0, 1)),
+                np.zeros((0, 1), bool),
+                string=value.value,
+                warnings=warns,
+                infos=infos,
+            )
+        if isinstance(value, Scalar):
+            return QueryResult(
+                "scalar",
+                steps,
+                [()],
+                value.values[None, :],
+                np.ones((1, 1), bool),
+                warnings=warns,
+                infos=infos,
+            )
+        if isinstance(value, RangeVec):
+            raw, labels = [], []
+            for i, lab in enumerate(value.labels):
+                lo, hi = value.bounds(i)
+                if hi[0] > lo[0]:
+                    labels.append(lab)
+                    raw.append((value.timestamps[i][lo[0] : hi[0]], value.values[i][lo[0] : hi[0]]))
+            n = len(labels)
+            vals = np.array([r[1][-1] for r in raw]).reshape(n, 1)
+            return QueryResult(
+                "matrix", steps, labels, vals, np.ones((n, 1), bool), raw=raw, warnings=warns, infos=infos
+            )
+        keep = np.flatnonzero(value.present[:, 0]) if value.labels else np.array([], dtype=np.intp)
+        out = value.take(keep)
+        return QueryResult("vector", steps, out.labels, out.values, out.present, warnings=warns, infos=infos)
+
+    def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+        if step_ms <= 0:
+            raise PromQLError("zero or negative query resolution step widths are not accepted")
+        if end_ms < start_ms:
+            raise PromQLError("end timestamp must not be before start time")
+        tree = parse(expr)
+        ctx = self._context(expr, tree, int(start_ms), int(end_ms), int(step_ms))
+        steps = np.arange(int(start_ms), int(end_ms) + 1, int(step_ms), dtype=np.int64)
+        value = _Evaluator(ctx, steps).eval(tree)
+        warns, infos = ctx.annots.warnings, ctx.annots.infos
+        if isinstance(value, Scalar):
+            return QueryResult(
+                "matrix",
+                steps,
+                [()],
+                value.values[None, :],
+                np.ones((1, steps.size), bool),
+                warnings=warns,
+                infos=infos,
+            )
+        if not isinstance(value, Vec):
+            kind = "range vector" if isinstance(value, RangeVec) else "string"
+            raise PromQLError(
+                f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector'
+            )
+        keep = [i for i in range(len(value.labels)) if value.present[i].any()]
+        keep.sort(key=lambda i: value.labels[i])
+        out = value.take(keep)
+        return QueryResult("matrix", steps, out.labels, out.values, out.present, warnings=warns, infos=infos)

@@ -1,0 +1,232 @@
+"""Parsing PromQL text with ``promql-parser`` and reporting errors with a position.
+
+The parser only says *what* is wrong; Prometheus users expect ``line:col: parse error: ...``.
+The position is recovered here: messages naming a token are located in the text, and other
+errors are located at the shortest prefix of the query that already fails the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import promql_parser
+
+from sloanalysis.errors import UserError
+
+
+class PromQLError(UserError):
+    """A PromQL expression that cannot be parsed or evaluated (user error)."""
+
+
+# promql-parser names value types after its Rust enum; Prometheus says "range vector" etc.
+_TYPE_WORDS = {"matrix": "range vector", "vector": "instant vector", "scalar": "scalar", "string": "string"}
+
+
+def _prometheus_wording(msg: str) -> str:
+    def typ(m: re.Match[str]) -> str:
+        return _TYPE_WORDS.get(m.group(1), m.group(1))
+
+    msg = re.sub(r"(?<=expected type )(\w+)", typ, msg)
+    msg = re.sub(r"(?<=got )(\w+)$", typ, msg)
+    return re.sub(r"'([^']*)'", r'"\1"', msg)
+
+
+def _try_parse(text: str) -> str | None:
+    try:
+        promql_parser.parse(text)
+    except BaseException as exc:  # the Rust extension raises ValueError, or a panic
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return str(exc)
+    return None
+
+
+def _error_offset(text: str, msg: str) -> int:
+    """Best-effort 0-based offset of the error ``msg`` in ``text``."""
+    if "end of input" in msg or "unclosed" in msg:
+        return len(text.rstrip())
+    for quoted in re.findall(r"'([^']+)'|\"([^\"]+)\"", msg):
+        token = quoted[0] or quoted[1]
+        pos = text.find(token)
+        if pos >= 0:
+            return pos
+    # The first prefix failing with the same message pins the offending token.
+    for end in range(1, len(text) + 1):
+        if _try_parse(text[:end]) == msg:
+            return max(end - 1, 0)
+    return 0
+
+
+def position(text: str, offset: int) -> str:
+    """``line:col`` (1-based) of a 0-based offset, as Prometheus prints positions."""
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"{line}:{col}"
+
+
+def parse(text: str) -> Any:
+    """Parse ``text``; raise :class:`PromQLError` ``"1:14: parse error: ..."`` on bad input."""
+    if not text.strip():
+        raise PromQLError("1:1: parse error: no expression found in input")
+    msg = _try_parse(text)
+    if msg is not None:
+        offset = _error_offset(text, msg)
+        raise PromQLError(f"{position(text, offset)}: parse error: {_prometheus_wording(msg)}")
+    return promql_parser.parse(text)
+
+
+def duration_ms(delta: timedelta | None) -> int:
+    """Milliseconds of a parser duration (exact: timedelta holds whole microseconds)."""
+    if delta is None:
+        return 0
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+
+
+def _at_tokens(text: str) -> list[int | str]:
+    """Values of every ``@`` modifier in text order: ms, or "start"/"end".
+
+    Needed because the parser cannot hand out ``@`` times before 1970 (it panics).
+    """
+    out: list[int | str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'`":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" and c != "`" else 1
+            i = j + 1
+            continue
+        if c == "#":
+            nl = text.find("\n", i)
+            i = n if nl < 0 else nl
+            continue
+        if c == "@":
+            m = re.match(r"\s*(start\s*\(\s*\)|end\s*\(\s*\)|[-+]?[0-9.eExXa-fA-F]+)", text[i + 1 :])
+            if m:
+                tok = m.group(1)
+                if tok.startswith("start"):
+                    out.append("start")
+                elif tok.startswith("end"):
+                    out.append("end")
+                else:
+                    out.append(round(float(tok) * 1000))
+        i += 1
+    return out
+
+
+_SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, "'": 39, '"': 34}
+
+
+def invalid_utf8_literals(text: str) -> dict[str, str]:
+    """String literals whose Go decoding is not valid UTF-8: parser value -> source text.
+
+    The parser turns ``"\\xff"`` into U+00FF, hiding that Prometheus sees the byte 0xFF, which is
+    not a valid label name; this map lets label checks see the original bytes.
+    """
+    out: dict[str, str] = {}
+    for m in re.finditer(r"""(?:"(?:[^"\\]|\\.)*")|(?:'(?:[^'\\]|\\.)*')""", text):
+        lit = m.group(0)
+        body = lit[1:-1]
+        if "\\x" not in body and "\\" not in body:
+            continue
+        raw = bytearray()
+        value: list[str] = []
+        i = 0
+        while i < len(body):
+            c = body[i]
+            if c == "\\" and i + 1 < len(body):
+                e = body[i + 1]
+                if e == "x":
+                    b = int(body[i + 2 : i + 4], 16)
+                    raw.append(b)
+                    value.append(chr(b))
+                    i += 4
+                    continue
+                if e in "01234567":
+                    b = int(body[i + 1 : i + 4], 8)
+                    raw.append(b)
+                    value.append(chr(b))
+                    i += 4
+                    continue
+                if e in _SIMPLE_ESCAPES:
+                    raw.append(_SIMPLE_ESCAPES[e])
+                    value.append(chr(_SIMPLE_ESCAPES[e]))
+                    i += 2
+                    continue
+                width = 4 if e == "u" else 8 if e == "U" else 0
+                ch = chr(int(body[i + 2 : i + 2 + width], 16)) if width else e
+                raw.extend(ch.encode("utf-8", errors="surrogatepass"))
+                value.append(ch)
+                i += 2 + width
+                continue
+            raw.extend(c.encode("utf-8", errors="surrogatepass"))
+            value.append(c)
+            i += 1
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            out["".join(value)] = lit
+    return out
+
+
+def at_modifiers(text: str, tree: Any) -> dict[int, int | str]:
+    """Map ``id(node)`` of every node carrying ``@`` to its time (ms) or "start"/"end".
+
+    ``@`` follows its operand in the text, so a post-order walk visits the modifiers in
+    text order; that order lets the text scan stand in when the parser cannot convert one.
+    """
+    nodes: list[Any] = []
+
+    def visit(node: Any) -> None:
+        for child in children(node):
+            visit(child)
+        target = node.vector_selector if isinstance(node, promql_parser.MatrixSelector) else node
+        if isinstance(target, promql_parser.VectorSelector | promql_parser.SubqueryExpr) and (
+            target.at is not None
+        ):
+            nodes.append(node)
+
+    visit(tree)
+    if not nodes:
+        return {}
+    tokens: list[int | str] | None = None
+    result: dict[int, int | str] = {}
+    for idx, node in enumerate(nodes):
+        target = node.vector_selector if isinstance(node, promql_parser.MatrixSelector) else node
+        at = target.at
+        assert at is not None
+        if at.type == promql_parser.AtModifierType.Start:
+            result[id(node)] = "start"
+            continue
+        if at.type == promql_parser.AtModifierType.End:
+            result[id(node)] = "end"
+            continue
+        try:
+            when: datetime | None = at.at
+            assert when is not None
+            result[id(node)] = round(when.timestamp() * 1000)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            if tokens is None:
+                tokens = _at_tokens(text)
+            if len(tokens) != len(nodes):
+                raise PromQLError(f"cannot read the @ modifier of {node}") from None
+            result[id(node)] = tokens[idx]
+    return result
+
+
+def children(node: Any) -> list[Any]:
+    """Direct sub-expressions of an AST node."""
+    if isinstance(node, promql_parser.BinaryExpr):
+        return [node.lhs, node.rhs]
+    if isinstance(node, promql_parser.AggregateExpr):
+        return [node.expr] if node.param is None else [node.param, node.expr]
+    if isinstance(node, promql_parser.Call):
+        return list(node.args)
+    if isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
+        return [node.expr]
+    return []

@@ -1,0 +1,534 @@
+"""Runner for Prometheus's promqltest script language against the embedded engine.
+
+Commands: ``load <interval>`` (``load_with_nhcb`` too), ``clear``, ``eval instant at <t> <expr>``,
+``eval range from <a> to <b> step <s> <expr>`` with ``expect ...`` lines and expected series;
+the old ``eval_fail``/``eval_warn``/``eval_info``/``eval_ordered`` forms and
+``expected_fail_message``/``expected_fail_regexp``. Values compare as Prometheus's own test does
+(relative epsilon 1e-6, NaN equals NaN).
+
+Cases needing native histograms or Prometheus feature flags are skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import promql_parser as pp
+
+from sloanalysis.errors import DataError, UserError
+from sloanalysis.promql import Engine, PromQLError, QueryResult
+from sloanalysis.promql.parse import children
+from sloanalysis.promql.selectors import select
+from sloanalysis.promql.values import labels_str
+from sloanalysis.sources.notation import expand_values, parse_series_line, split_metric
+from sloanalysis.store import SeriesStore
+
+EPSILON = 1e-6
+_MIN_NORMAL = 2.2250738585072014e-308
+
+_PAT_LOAD = re.compile(r"^load(?:_(with_nhcb))?\s+(.+?)$")
+_PAT_INSTANT = re.compile(r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$")
+_PAT_RANGE = re.compile(
+    r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$"
+)
+_PAT_EXPECT = re.compile(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$")
+_PAT_RANGE_VEC = re.compile(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$")
+_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_UNITS_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
+
+SKIP_NATIVE = "native histograms"
+SKIP_FLAG = "experimental feature behind a Prometheus feature flag"
+
+
+def parse_duration(text: str) -> int:
+    """Milliseconds of a Prometheus duration (``1h30m``, ``0``, ``500ms``)."""
+    text = text.strip()
+    if text == "0":
+        return 0
+    m = _DURATION.match(text)
+    if not m or not text:
+        raise DataError(f"invalid duration {text!r}")
+    return sum(int(g) * u for g, u in zip(m.groups(), _UNITS_MS, strict=True) if g)
+
+
+def almost_equal(a: float, b: float, eps: float = EPSILON) -> bool:
+    if math.isnan(a) and math.isnan(b):
+        return True
+    if a == b:
+        return True
+    abs_sum = abs(a) + abs(b)
+    diff = abs(a - b)
+    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
+        return diff < eps * _MIN_NORMAL
+    return diff / min(abs_sum, 1.7976931348623157e308) < eps
+
+
+# -- script model ---------------------------------------------------------------------------
+
+
+@dataclass
+class Expect:
+    kind: str  # ordered fail warn no_warn info no_info
+    message: str | None = None
+    regex: re.Pattern[str] | None = None
+
+    def matches(self, text: str) -> bool:
+        if self.message is not None:
+            return text == self.message
+        if self.regex is not None:
+            return self.regex.search(text) is not None
+        return True
+
+
+@dataclass
+class Eval:
+    line: int
+    expr: str
+    start: int
+    end: int
+    step: int
+    is_range: bool
+    fail: bool = False
+    warn: bool = False
+    info: bool = False
+    ordered: bool = False
+    fail_message: str | None = None
+    fail_regexp: re.Pattern[str] | None = None
+    expects: list[Expect] = field(default_factory=list)
+    scalar: float | None = None
+    series: list[tuple[Any, list[float | None], int]] = field(default_factory=list)
+    string: str | None = None
+    range_vector: tuple[int, int, int] | None = None
+    has_histograms: bool = False
+
+    def expecting(self, kind: str) -> list[Expect]:
+        return [e for e in self.expects if e.kind == kind]
+
+
+@dataclass
+class Load:
+    line: int
+    interval: int
+    lines: list[tuple[int, str]]
+    nhcb: bool
+
+
+@dataclass
+class Clear:
+    line: int
+
+
+Command = Load | Clear | Eval
+
+
+def _lines(text: str) -> list[str]:
+    out = []
+    for raw in text.split("\n"):
+        s = raw.strip()
+        out.append("" if s.startswith("#") else s)
+    return out
+
+
+def parse_script(text: str) -> list[Command]:
+    lines = _lines(text)
+    cmds: list[Command] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line:
+            i += 1
+            continue
+        word = re.split(r"[\t ]+", line, maxsplit=1)[0].lower()
+        if word == "clear":
+            cmds.append(Clear(i + 1))
+            i += 1
+        elif word.startswith("load"):
+            m = _PAT_LOAD.match(line)
+            if not m:
+                raise DataError(f"line {i + 1}: invalid load command")
+            body = []
+            j = i + 1
+            while j < len(lines) and lines[j]:
+                body.append((j + 1, lines[j]))
+                j += 1
+            cmds.append(Load(i + 1, parse_duration(m.group(2)), body, m.group(1) == "with_nhcb"))
+            i = j
+        elif word.startswith("eval"):
+            cmd, i = _parse_eval(lines, i)
+            cmds.append(cmd)
+        else:
+            raise DataError(f"line {i + 1}: invalid command {line!r}")
+    return cmds
+
+
+def _parse_eval(lines: list[str], i: int) -> tuple[Eval, int]:
+    line = lines[i]
+    mi, mr = _PAT_INSTANT.match(line), _PAT_RANGE.match(line)
+    if mi:
+        mod, at, expr = mi.group(1), mi.group(2), mi.group(3)
+        t = parse_duration(at or "0")
+        cmd = Eval(i + 1, expr, t, t, 0, False)
+    elif mr:
+        mod, expr = mr.group(1), mr.group(5)
+        cmd = Eval(i + 1, expr, parse_duration(mr.group(2)), parse_duration(mr.group(3)), 0, True)
+        cmd.step = parse_duration(mr.group(4))
+    else:
+        raise DataError(f"line {i + 1}: invalid evaluation command")
+    if mod:
+        setattr(cmd, mod, True)
+    pos = 0
+    j = i + 1
+    while j < len(lines) and lines[j]:
+        d = lines[j]
+        j += 1
+        if cmd.fail and d.startswith("expected_fail_message"):
+            cmd.fail_message = d[len("expected_fail_message") :].strip()
+            break
+        if cmd.fail and d.startswith("expected_fail_regexp"):
+            cmd.fail_regexp = re.compile(d[len("expected_fail_regexp") :].strip())
+            break
+        if d.startswith("expect range vector"):
+            m = _PAT_RANGE_VEC.match(d)
+            if not m:
+                raise DataError(f"line {j}: invalid range vector definition")
+            cmd.range_vector = (
+                parse_duration(m.group(1)),
+                parse_duration(m.group(2)),
+                parse_duration(m.group(3)),
+            )
+            continue
+        if d.startswith("expect string"):
+            cmd.string = _unquote(d[len("expect string") :].strip(), j)
+            continue
+        if d.split(" ")[0] == "expect":
+            m = _PAT_EXPECT.match(d.strip())
+            if not m:
+                raise DataError(f"line {j}: invalid expect statement")
+            exp = Expect(m.group(1))
+            if m.group(2) == "msg":
+                exp.message = m.group(3).strip()
+            elif m.group(2) == "regex":
+                exp.regex = re.compile(m.group(3).strip())
+            cmd.expects.append(exp)
+            continue
+        if "{{" in d:
+            cmd.has_histograms = True
+            continue
+        number = _parse_number(d)
+        if number is not None:
+            cmd.scalar = number
+            break
+        labels, rest = split_metric(d)
+        pos += 1
+        cmd.series.append((labels, expand_values(rest), pos))
+    return cmd, j
+
+
+def _unquote(text: str, line: int) -> str:
+    if not text:
+        raise DataError(
+            f"line {line}: expected string literal not valid - a quoted string literal is required"
+        )
+    if text.startswith("`") and text.endswith("`") and len(text) >= 2:
+        return text[1:-1]
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise DataError(
+            f"line {line}: expected string literal not valid - check that the string is correctly quoted"
+        ) from None
+    if not isinstance(value, str):
+        raise DataError(f"line {line}: expected string literal not valid")
+    return value
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        return float(int(text, 0))
+    except ValueError:
+        pass
+    if not re.fullmatch(r"[+-]?(?:[0-9.]+(?:[eE][+-]?[0-9]+)?|[Ii]nf(?:inity)?|NaN|nan)", text):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseResult:
+    line: int
+    expr: str
+    status: str  # passed failed skipped
+    detail: str = ""
+
+
+class _State:
+    def __init__(self) -> None:
+        self.store = SeriesStore()
+        self.histograms = SeriesStore()  # label sets that carry native histogram samples
+
+    def load(self, cmd: Load) -> None:
+        for _, text in cmd.lines:
+            parsed = parse_series_line(text, cmd.interval)
+            self.store.add(parsed.labels, parsed.timestamps, parsed.values)
+            if parsed.has_histograms:
+                self.histograms.add(parsed.labels, [], [])
+            if cmd.nhcb:
+                self._nhcb_base(parsed.labels)
+
+    def _nhcb_base(self, labels: Any) -> None:
+        # load_with_nhcb also stores the classic histogram as a native one under the base name.
+        d = dict(labels)
+        name = d.get("__name__", "")
+        for suffix in ("_bucket", "_count", "_sum"):
+            if name.endswith(suffix):
+                d["__name__"] = name[: -len(suffix)]
+                d.pop("le", None)
+                self.histograms.add(d, [], [])
+
+
+def _selectors(node: Any) -> Iterator[Any]:
+    if isinstance(node, pp.VectorSelector):
+        yield node
+    elif isinstance(node, pp.MatrixSelector):
+        yield node.vector_selector
+    for child in children(node):
+        yield from _selectors(child)
+
+
+def _calls(node: Any) -> Iterator[Any]:
+    if isinstance(node, pp.Call):
+        yield node
+    for child in children(node):
+        yield from _calls(child)
+
+
+def _skip_reason(cmd: Eval, state: _State) -> str | None:
+    if cmd.has_histograms:
+        return SKIP_NATIVE
+    try:
+        tree = pp.parse(cmd.expr)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None
+    if len(state.histograms):
+        for vs in _selectors(tree):
+            if select(state.histograms, vs):
+                return SKIP_NATIVE
+    return None
+
+
+def _flag_skip(cmd: Eval, error: str) -> str | None:
+    """Unsupported experimental functions are feature-flagged upstream: skip, not fail."""
+    if "is not supported by this engine" not in error:
+        return None
+    try:
+        tree = pp.parse(cmd.expr)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None
+    if any(c.func.experimental for c in _calls(tree)):
+        return SKIP_FLAG
+    return None
+
+
+def _fmt(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v)).removesuffix(".0")
+
+
+def _series_text(labels: Any, ts: np.ndarray, vals: np.ndarray) -> str:
+    pts = " ".join(
+        f"{_fmt(v)}@{t // 1000 if t % 1000 == 0 else t / 1000}" for t, v in zip(ts, vals, strict=True)
+    )
+    return f"{labels_str(labels)} [{pts}]"
+
+
+def _check_annotations(cmd: Eval, res: QueryResult) -> str | None:
+    if cmd.warn and not res.warnings:
+        return "expected warnings but got none"
+    if cmd.info and not res.infos:
+        return "expected info annotations but got none"
+    for kind, actual in (("warn", res.warnings), ("info", res.infos)):
+        wanted = cmd.expecting(kind)
+        if not wanted:
+            continue
+        if not actual:
+            return f"expected {kind} annotations but none were found"
+        for e in wanted:
+            if not any(e.matches(a) for a in actual):
+                return f"expected {kind} annotation matching {e.message or e.regex} but found {actual}"
+        for a in actual:
+            if not any(e.matches(a) for e in wanted):
+                return f"unexpected {kind} annotation {a!r}"
+    if cmd.expecting("no_warn") and res.warnings:
+        return f"unexpected warning annotations: {res.warnings}"
+    if cmd.expecting("no_info") and res.infos:
+        return f"unexpected info annotations: {res.infos}"
+    return None
+
+
+def _compare(cmd: Eval, res: QueryResult) -> str | None:
+    ordered = cmd.ordered or bool(cmd.expecting("ordered"))
+    if res.kind == "string":
+        if cmd.string != res.string:
+            return f'expected string "{cmd.string}" got "{res.string}"'
+        return None
+    if res.kind == "scalar":
+        if cmd.scalar is None:
+            return f"expected vector or matrix result, got scalar {_fmt(float(res.values[0, 0]))}"
+        got = float(res.values[0, 0])
+        return (
+            None if almost_equal(cmd.scalar, got) else f"expected scalar {_fmt(cmd.scalar)} got {_fmt(got)}"
+        )
+    if cmd.scalar is not None:
+        return f"expected scalar {_fmt(cmd.scalar)} got {res.kind} with {len(res.labels)} series"
+    expected = {labels: (vals, pos) for labels, vals, pos in cmd.series}
+    if res.kind == "vector":
+        seen = set()
+        for pos, labels in enumerate(res.labels):
+            got = float(res.values[pos, 0])
+            if labels not in expected:
+                return f"unexpected metric {labels_str(labels)} in result, has value {_fmt(got)}"
+            exp_list, exp_pos = expected[labels]
+            if ordered and exp_pos != pos + 1:
+                return f"expected metric {labels_str(labels)} at position {exp_pos} but was at {pos + 1}"
+            want = exp_list[0] if exp_list else None
+            if want is None or not almost_equal(want, got):
+                shown = _fmt(want) if want is not None else "_"
+                return f"expected {shown} for {labels_str(labels)} got {_fmt(got)}"
+            seen.add(labels)
+        missing = [lab for lab in expected if lab not in seen]
+        if missing:
+            return f"expected metric {labels_str(missing[0])} not found"
+        return None
+    # matrix
+    if ordered:
+        return "expected ordered result, but query returned a matrix"
+    if cmd.is_range:
+        start, end, step = cmd.start, cmd.end, cmd.step
+    elif cmd.range_vector is not None:
+        start, end, step = cmd.range_vector
+    else:
+        return "instant query returned a range vector but no 'expect range vector' was given"
+    seen = set()
+    ts: np.ndarray
+    vals: np.ndarray
+    for i, labels in enumerate(res.labels):
+        if res.raw is not None:
+            ts, vals = res.raw[i]
+        else:
+            mask = res.present[i]
+            ts, vals = res.steps[mask], res.values[i][mask]
+        if labels not in expected:
+            return f"unexpected metric {_series_text(labels, ts, vals)} in result"
+        seen.add(labels)
+        exp_vals, _ = expected[labels]
+        want_t: list[int] = []
+        want_v: list[float] = []
+        for k, v in enumerate(exp_vals):
+            t = start + k * step
+            if t > end:
+                return f"expected {len(exp_vals)} points for {labels_str(labels)}, more than the query range"
+            if v is not None:
+                want_t.append(t)
+                want_v.append(v)
+        if len(want_t) != len(ts):
+            return (
+                f"expected {len(want_t)} points for {labels_str(labels)} got {_series_text(labels, ts, vals)}"
+            )
+        for wt, wv, gt, gv in zip(want_t, want_v, ts, vals, strict=True):
+            if wt != int(gt) or not almost_equal(wv, float(gv)):
+                got_text = _series_text(labels, ts, vals)
+                return f"expected {_fmt(wv)}@{wt / 1000:g} for {labels_str(labels)} got {got_text}"
+    missing = [lab for lab in expected if lab not in seen]
+    if missing:
+        return f"expected metric {labels_str(missing[0])} not found"
+    return None
+
+
+def _expected_failure(cmd: Eval, error: str) -> str | None:
+    if cmd.fail_message is not None and cmd.fail_message != error:
+        return f"expected error {cmd.fail_message!r} got {error!r}"
+    if cmd.fail_regexp is not None and not cmd.fail_regexp.search(error):
+        return f"expected error matching {cmd.fail_regexp.pattern!r} got {error!r}"
+    fails = cmd.expecting("fail")
+    if fails and not fails[0].matches(error):
+        return f"expected error matching {fails[0].message or fails[0].regex} got {error!r}"
+    return None
+
+
+def run_eval(cmd: Eval, engine: Engine, state: _State) -> CaseResult:
+    reason = _skip_reason(cmd, state)
+    if reason:
+        return CaseResult(cmd.line, cmd.expr, "skipped", reason)
+    should_fail = cmd.fail or bool(cmd.expecting("fail"))
+    try:
+        if cmd.is_range:
+            res = engine.range(cmd.expr, cmd.start, cmd.end, cmd.step)
+        else:
+            res = engine.instant(cmd.expr, cmd.start)
+    except PromQLError as exc:
+        flag = _flag_skip(cmd, str(exc))
+        if flag:
+            return CaseResult(cmd.line, cmd.expr, "skipped", flag)
+        if should_fail:
+            problem = _expected_failure(cmd, str(exc))
+            return CaseResult(cmd.line, cmd.expr, "failed" if problem else "passed", problem or "")
+        return CaseResult(cmd.line, cmd.expr, "failed", f"expected success got error: {exc}")
+    if should_fail:
+        return CaseResult(cmd.line, cmd.expr, "failed", "expected error got success")
+    problem = _check_annotations(cmd, res) or _compare(cmd, res)
+    return CaseResult(cmd.line, cmd.expr, "failed" if problem else "passed", problem or "")
+
+
+def run_script(text: str, lookback_ms: int = 300_000) -> list[CaseResult]:
+    """Run one script; returns one result per eval command, in order."""
+    state = _State()
+    results = []
+    for cmd in parse_script(text):
+        if isinstance(cmd, Clear):
+            state = _State()
+        elif isinstance(cmd, Load):
+            try:
+                state.load(cmd)
+            except UserError as exc:
+                raise DataError(f"line {cmd.line}: {exc}") from None
+        else:
+            results.append(run_eval(cmd, Engine(state.store, lookback_ms=lookback_ms), state))
+    return results
+
+
+def run_file(path: str | Path) -> list[CaseResult]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    try:
+        return run_script(text)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def summarize(results: list[CaseResult]) -> tuple[int, int, int, Counter[str]]:
+    passed = sum(r.status == "passed" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    skipped = Counter(r.detail for r in results if r.status == "skipped")
+    return passed, failed, sum(skipped.values()), skipped

@@ -1,0 +1,316 @@
+"""One query interface, two backends: the embedded PromQL engine and a real Prometheus.
+
+Both backends answer ``query_range(expr, start, end, step)`` and ``query(expr, at)`` with the same
+long :class:`pandas.DataFrame`:
+
+- ``timestamp``: ``datetime64[ns, UTC]`` (the evaluation step; for a range selector evaluated as an
+  instant query, the sample's own timestamp),
+- ``value``: ``float64``,
+- one ``str`` column per label name occurring in the result (``__name__`` included when present),
+  sorted by name; a series without that label has ``""`` there.
+
+Rows are ordered by series (label sets in sorted order) and then by time; absent steps have no
+row. Frames are built from numpy/Arrow arrays, never one dict per row.
+
+Times are integer milliseconds since the epoch (UTC), ``datetime``/``pandas.Timestamp`` objects,
+or strings for :func:`parse_time` (RFC 3339, unix seconds, or a duration such as ``30m`` meaning
+that long before the data's end). Steps are milliseconds, ``timedelta`` or duration strings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import promql_parser as pp
+import pyarrow as pa
+
+from sloanalysis.errors import UserError
+from sloanalysis.sources.prometheus import PrometheusClient, parse_result_series
+from sloanalysis.store import Labels, SeriesStore
+
+__all__ = [
+    "MAX_POINTS_PER_SERIES",
+    "Backend",
+    "EmbeddedBackend",
+    "PrometheusBackend",
+    "TimeLike",
+    "empty_frame",
+    "parse_duration",
+    "parse_time",
+    "result_frame",
+]
+
+TimeLike = int | str | datetime | pd.Timestamp | np.datetime64
+DurationLike = int | str | timedelta | pd.Timedelta
+MAX_POINTS_PER_SERIES = 11_000
+"""Prometheus refuses range queries with more steps than this; requests are chunked below it."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DURATION_RE = re.compile(r"^[+-]?(\d+(ms|[smhdwy]))+$")
+try:  # pandas >= 2.3: the ``str`` dtype (Arrow-backed, NaN for missing), default in pandas 3
+    _STR_DTYPE: Any = pd.StringDtype("pyarrow", na_value=np.nan)
+except TypeError:  # pragma: no cover - older pandas: plain object columns
+    _STR_DTYPE = None
+
+
+# -- time parsing -----------------------------------------------------------------------------
+
+
+def parse_duration(value: DurationLike) -> int:
+    """Milliseconds of ``15s``, ``1h30m``, ``7d``, a number of seconds (``"15"``), a timedelta,
+    or an int (already milliseconds)."""
+    if isinstance(value, bool):
+        raise UserError(f"invalid duration {value!r}")
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, timedelta | pd.Timedelta):
+        return int(pd.Timedelta(value) // pd.Timedelta(milliseconds=1))
+    text = str(value).strip()
+    if _NUMBER_RE.match(text):
+        secs = float(text)
+        if not math.isfinite(secs):
+            raise UserError(f"invalid duration {value!r}")
+        return round(secs * 1000)
+    try:
+        delta = pp.parse_duration(text)
+    except (ValueError, TypeError, OverflowError):
+        raise UserError(f"invalid duration {value!r} (expected e.g. 15s, 5m, 1h30m, 7d)") from None
+    return delta // timedelta(milliseconds=1)
+
+
+def parse_time(value: TimeLike, *, reference_ms: int | None = None) -> int:
+    """Milliseconds since the epoch of an RFC 3339 instant, unix seconds (``"1700000000.5"``), ``now``,
+    or a duration (``30m``, ``-7d``: that long before ``reference_ms``, the data's end).
+
+    Ints are taken as milliseconds already; naive datetimes as UTC.
+    """
+    if isinstance(value, bool):
+        raise UserError(f"invalid time {value!r}")
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[ms]").astype(np.int64))
+    if isinstance(value, datetime):  # includes pd.Timestamp
+        ts = pd.Timestamp(value)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return int(ts.value // 1_000_000)
+    text = str(value).strip()
+    if _NUMBER_RE.match(text):
+        secs = float(text)
+        if not math.isfinite(secs):
+            raise UserError(f"invalid time {value!r}")
+        return round(secs * 1000)
+    if text in ("now", "end") or _DURATION_RE.match(text):
+        if reference_ms is None:
+            raise UserError(f"relative time {value!r} needs a reference (the data's end)")
+        if text in ("now", "end"):
+            return reference_ms
+        sign = 1 if text.startswith("+") else -1
+        return reference_ms + sign * parse_duration(text.lstrip("+-"))
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise UserError(
+            f"invalid time {value!r} (expected RFC 3339, unix seconds, or a duration like 30m before the end)"
+        ) from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1_000_000)
+
+
+# -- frames ------------------------------------------------------------------------------------
+
+
+def _str_column(per_series: Sequence[str], series_idx: np.ndarray) -> Any:
+    arr = pa.array(list(per_series), pa.string()).take(pa.array(series_idx, pa.int64()))
+    if _STR_DTYPE is None:  # pragma: no cover
+        return arr.to_pandas()
+    return pd.array(arr, dtype=_STR_DTYPE)
+
+
+def _timestamps(ms: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(
+        np.asarray(ms, dtype=np.int64).astype("datetime64[ms]").astype("datetime64[ns]")
+    ).tz_localize("UTC")
+
+
+def result_frame(
+    labels: Sequence[Labels], series_idx: np.ndarray, ts_ms: np.ndarray, values: np.ndarray
+) -> pd.DataFrame:
+    """The long frame of a result given as parallel arrays: row ``i`` belongs to series
+    ``labels[series_idx[i]]``. Rows are reordered by (label set, timestamp)."""
+    series_idx = np.asarray(series_idx, dtype=np.int64)
+    ts_ms = np.asarray(ts_ms, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[sorted(range(len(labels)), key=lambda i: labels[i])] = np.arange(len(labels))
+    ranked = rank[series_idx] if series_idx.size else series_idx
+    order = np.lexsort((ts_ms, ranked))
+    if order.size and not bool(np.all(order[1:] > order[:-1])):
+        series_idx, ts_ms, values = series_idx[order], ts_ms[order], values[order]
+    frame = pd.DataFrame({"timestamp": _timestamps(ts_ms), "value": values})
+    dicts = [dict(lab) for lab in labels]
+    for name in sorted({k for lab in labels for k, _ in lab}):
+        frame[name] = _str_column([d.get(name, "") for d in dicts], series_idx)
+    return frame
+
+
+def empty_frame() -> pd.DataFrame:
+    return result_frame([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+def _frame_from_series(series: Sequence[tuple[Labels, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    merged: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for labels, ts, vs in series:
+        merged.setdefault(labels, []).append((ts, vs))
+    labels_list = list(merged)
+    ts_parts = [np.concatenate([p[0] for p in merged[k]]) for k in labels_list]
+    v_parts = [np.concatenate([p[1] for p in merged[k]]) for k in labels_list]
+    counts = np.array([p.size for p in ts_parts], dtype=np.int64)
+    idx = np.repeat(np.arange(len(labels_list), dtype=np.int64), counts)
+    if not labels_list:
+        return empty_frame()
+    return result_frame(labels_list, idx, np.concatenate(ts_parts), np.concatenate(v_parts))
+
+
+# -- backends ----------------------------------------------------------------------------------
+
+
+class Backend(Protocol):
+    """What every analysis needs from a data source."""
+
+    def query_range(self, expr: str, start: TimeLike, end: TimeLike, step: DurationLike) -> pd.DataFrame: ...
+
+    def query(self, expr: str, at: TimeLike) -> pd.DataFrame: ...
+
+
+def _check_range(start_ms: int, end_ms: int, step_ms: int) -> None:
+    if step_ms <= 0:
+        raise UserError(f"step must be positive, got {step_ms} ms")
+    if end_ms < start_ms:
+        raise UserError("end of the query range is before its start")
+
+
+class EmbeddedBackend:
+    """The embedded PromQL engine over a :class:`SeriesStore` (no server).
+
+    ``prometheus2=True`` uses Prometheus 2.x range boundaries (left-closed), for comparisons with
+    2.x servers. Relative times are relative to the store's last sample.
+    """
+
+    def __init__(self, store: SeriesStore, *, prometheus2: bool = False, lookback_ms: int = 300_000) -> None:
+        from sloanalysis.promql import Engine
+
+        self.store = store
+        self.engine = Engine(store, lookback_ms=lookback_ms, prometheus2=prometheus2)
+        span = store.time_range()
+        self.data_end_ms: int | None = None if span is None else span[1]
+
+    def _time(self, value: TimeLike) -> int:
+        return parse_time(value, reference_ms=self.data_end_ms)
+
+    def query_range(self, expr: str, start: TimeLike, end: TimeLike, step: DurationLike) -> pd.DataFrame:
+        start_ms, end_ms, step_ms = self._time(start), self._time(end), parse_duration(step)
+        _check_range(start_ms, end_ms, step_ms)
+        return _frame_from_result(self.engine.range(expr, start_ms, end_ms, step_ms))
+
+    def query(self, expr: str, at: TimeLike) -> pd.DataFrame:
+        return _frame_from_result(self.engine.instant(expr, self._time(at)))
+
+
+def _frame_from_result(result: Any) -> pd.DataFrame:
+    kind = str(getattr(result, "kind", "")).lower()
+    if kind == "string":
+        raise UserError("the expression evaluates to a string; only numeric results become frames")
+    raw = getattr(result, "raw", None)
+    if raw is not None:  # a range selector or subquery evaluated as an instant query: raw samples
+        return _frame_from_series(
+            [(lab, np.asarray(t), np.asarray(v)) for lab, (t, v) in zip(result.labels, raw, strict=True)]
+        )
+    values = np.asarray(result.values, dtype=np.float64)
+    steps = np.asarray(result.steps, dtype=np.int64)
+    if values.ndim == 1:
+        values = values.reshape(1, -1)
+    present = getattr(result, "present", None)
+    mask = (
+        np.ones(values.shape, dtype=bool)
+        if present is None
+        else np.asarray(present, dtype=bool).reshape(values.shape)
+    )
+    labels = list(result.labels) if len(result.labels) == values.shape[0] else [()] * values.shape[0]
+    if values.shape[1] != steps.size:
+        # Not a step grid (e.g. a range selector as an instant query): use the engine's own frame.
+        return _normalise_frame(result.to_frame())
+    rows, cols = np.nonzero(mask)
+    return result_frame(labels, rows, steps[cols], values[rows, cols])
+
+
+def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    ts = frame["timestamp"]
+    ms = ts.astype("int64") // 1_000_000 if ts.dtype.kind == "M" else pd.to_datetime(ts, utc=True)
+    label_cols = sorted(c for c in frame.columns if c not in ("timestamp", "value"))
+    keys = frame[label_cols].astype(str).fillna("").to_numpy() if label_cols else np.empty((len(frame), 0))
+    uniq: dict[Labels, int] = {}
+    idx = np.empty(len(frame), dtype=np.int64)
+    for i, row in enumerate(keys):
+        lab = tuple((n, v) for n, v in zip(label_cols, row, strict=True) if v != "")
+        idx[i] = uniq.setdefault(lab, len(uniq))
+    return result_frame(list(uniq), idx, np.asarray(ms, dtype=np.int64), frame["value"].to_numpy(np.float64))
+
+
+class PrometheusBackend:
+    """A real Prometheus-compatible server through prometheus-api-client.
+
+    Range queries are split so that no request asks for more than ``max_points`` (11,000, the
+    server's limit) steps per series; ``timeout`` (seconds) bounds every request. Relative times
+    are relative to now.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 30.0, max_points: int = MAX_POINTS_PER_SERIES) -> None:
+        if not 1 <= max_points <= MAX_POINTS_PER_SERIES:
+            raise UserError(f"max_points must be within 1..{MAX_POINTS_PER_SERIES}, got {max_points}")
+        self.client = PrometheusClient(url, timeout=timeout)
+        self.max_points = max_points
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> PrometheusBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _time(value: TimeLike) -> int:
+        now = (datetime.now(UTC) - _EPOCH) // timedelta(milliseconds=1)
+        return parse_time(value, reference_ms=now)
+
+    def query_range(self, expr: str, start: TimeLike, end: TimeLike, step: DurationLike) -> pd.DataFrame:
+        start_ms, end_ms, step_ms = self._time(start), self._time(end), parse_duration(step)
+        _check_range(start_ms, end_ms, step_ms)
+        n_steps = (end_ms - start_ms) // step_ms + 1
+        series: list[tuple[Labels, np.ndarray, np.ndarray]] = []
+        for first in range(0, n_steps, self.max_points):
+            last = min(first + self.max_points, n_steps) - 1
+            res = self.client.range(expr, start_ms + first * step_ms, start_ms + last * step_ms, step_ms)
+            series.extend(parse_result_series(res["result"]))
+        return _frame_from_series(series)
+
+    def query(self, expr: str, at: TimeLike) -> pd.DataFrame:
+        at_ms = self._time(at)
+        res = self.client.instant(expr, at_ms)
+        kind, result = res["resultType"], res["result"]
+        if kind == "string":
+            raise UserError("the expression evaluates to a string; only numeric results become frames")
+        if kind == "scalar":
+            return result_frame(
+                [()], np.zeros(1, np.int64), np.array([at_ms], np.int64), np.array([float(result[1])])
+            )
+        return _frame_from_series(parse_result_series(result))

@@ -1,0 +1,1 @@
+"""Data sources: run directories, OpenMetrics files, a real Prometheus, test notations."""

@@ -1,0 +1,357 @@
+"""A real Prometheus (or Thanos, Mimir, VictoriaMetrics) over HTTP, through prometheus-api-client.
+
+Two jobs:
+
+- :class:`PrometheusClient` wraps :class:`prometheus_api_client.PrometheusConnect` with the
+  conventions of this toolkit: integer-millisecond times, a timeout on every request and no
+  silent retries (an unreachable or mute server is a one-line :class:`~sloanalysis.errors.UserError`
+  within the timeout, never a hang), and the server's own error text for rejected queries.
+- :func:`fetch_samples` pulls the raw samples an expression needs into a
+  :class:`~sloanalysis.store.SeriesStore`, so that the embedded engine can evaluate it offline:
+  :func:`needed_ranges` walks the parsed expression for its selectors and works out, from the
+  evaluation range, offsets, ``@`` modifiers, range selectors, subqueries and the lookback delta,
+  which time span of each selector is read; the samples are then fetched in time chunks as range
+  selectors (``selector[chunk]`` evaluated by the instant-query API at each chunk's end).
+
+Fetched data has no stale markers: Prometheus does not return them in range-selector results.
+Series that ended with a stale marker on the server therefore look, to the embedded engine, as
+if they had stopped being scraped (they linger for the lookback delta).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import promql_parser as pp
+import requests
+import urllib3
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from sloanalysis.errors import UserError
+from sloanalysis.store import Labels, SeriesStore, make_labels
+
+__all__ = ["PrometheusClient", "SelectorRange", "fetch_samples", "format_seconds", "needed_ranges"]
+
+DEFAULT_LOOKBACK_MS = 300_000
+DEFAULT_CHUNK_MS = 6 * 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+
+
+def format_seconds(ms: int) -> str:
+    """Exact decimal seconds of an integer millisecond instant or duration (``1700000000.015``)."""
+    sign = "-" if ms < 0 else ""
+    sec, frac = divmod(abs(int(ms)), 1000)
+    return f"{sign}{sec}.{frac:03d}" if frac else f"{sign}{sec}"
+
+
+def _ms(delta: timedelta) -> int:
+    return delta // timedelta(milliseconds=1)
+
+
+def _datetime_ms(at: datetime) -> int:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+# -- the HTTP client -------------------------------------------------------------------------
+
+
+class PrometheusClient:
+    """prometheus-api-client with millisecond times, hard timeouts and one-line errors.
+
+    ``timeout`` (seconds) bounds connecting and each wait for data; no request is retried unless
+    ``retries`` says so. On loopback addresses responses are requested uncompressed (gzip costs
+    about as much as it saves there).
+    """
+
+    def __init__(self, url: str, *, timeout: float = 30.0, retries: int = 0) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise UserError(f"Prometheus URL {url!r}: expected http://HOST:PORT or https://HOST:PORT")
+        if not timeout > 0:
+            raise UserError(f"Prometheus timeout must be positive, got {timeout!r}")
+        self.url = url.rstrip("/")
+        self.timeout = float(timeout)
+        headers = (
+            {"Accept-Encoding": "identity"} if parsed.hostname in ("127.0.0.1", "localhost", "::1") else None
+        )
+        retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=0.2)
+        self._conn = PrometheusConnect(self.url, headers=headers, retry=retry, timeout=self.timeout)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def instant(self, expr: str, at_ms: int) -> dict[str, Any]:
+        """``/api/v1/query`` at ``at_ms``: ``{"resultType": ..., "result": ...}``."""
+        return self._call(
+            lambda: self._conn.custom_query(expr, params={"time": format_seconds(at_ms)}), expr, "vector"
+        )
+
+    def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> dict[str, Any]:
+        """``/api/v1/query_range`` (one request; callers chunk to stay under 11,000 points)."""
+        params = {
+            "start": format_seconds(start_ms),
+            "end": format_seconds(end_ms),
+            "step": format_seconds(step_ms),
+        }
+        start = _EPOCH + timedelta(milliseconds=start_ms)
+        end = _EPOCH + timedelta(milliseconds=end_ms)
+        return self._call(
+            lambda: self._conn.custom_query_range(expr, start, end, params["step"], params=params),
+            expr,
+            "matrix",
+        )
+
+    def _mute(self) -> str:
+        return f"Prometheus at {self.url} did not answer within {self.timeout:g} s"
+
+    def _call(self, fn: Any, expr: str, kind: str) -> dict[str, Any]:
+        try:
+            result = fn()
+        except requests.exceptions.Timeout:
+            raise UserError(self._mute()) from None
+        except requests.exceptions.ConnectionError as exc:
+            if _is_timeout(exc):  # with retries off, urllib3 wraps timeouts in MaxRetryError
+                raise UserError(self._mute()) from None
+            raise UserError(f"cannot reach Prometheus at {self.url}: {_reason(exc)}") from None
+        except requests.exceptions.RequestException as exc:
+            raise UserError(f"request to Prometheus at {self.url} failed: {_reason(exc)}") from None
+        except PrometheusApiClientException as exc:
+            raise UserError(
+                f"Prometheus at {self.url} rejected {expr!r}: {_server_error(str(exc))}"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:  # not JSON, or JSON without data.result
+            raise UserError(f"{self.url} did not answer like a Prometheus query API: {exc}") from None
+        return {"resultType": _result_type(result, kind), "result": result}
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # NewConnectionError (refused, unresolvable) subclasses ConnectTimeoutError in urllib3.
+    return isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for pattern in (r"\[Errno -?\d+\] ([^'\")]+)", r"(Connection refused)", r"(Name or service not known)"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _server_error(message: str) -> str:
+    """The server's ``error`` text from prometheus-api-client's "HTTP Status Code N (b'...')"."""
+    status = re.match(r"HTTP Status Code (\d+)", message)
+    body = re.search(r"\((b(['\"]).*\2)\)\s*$", message, re.DOTALL)
+    if body:
+        try:
+            raw = ast.literal_eval(body.group(1))
+            return str(json.loads(raw)["error"]).replace("\n", " ")
+        except (ValueError, SyntaxError, KeyError, TypeError):
+            pass
+    if status:
+        return f"HTTP status {status.group(1)}"
+    return message.splitlines()[0][:300]
+
+
+def _result_type(result: Any, default: str) -> str:
+    """prometheus-api-client hands back only ``data.result``; recover its type from its shape."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        try:
+            float(result[1])
+        except (TypeError, ValueError):
+            return "string"
+        return "scalar"
+    if isinstance(result, list) and result and isinstance(result[0], dict):
+        return "matrix" if "values" in result[0] else "vector"
+    return default
+
+
+def parse_result_series(entries: Iterable[dict[str, Any]]) -> list[tuple[Labels, np.ndarray, np.ndarray]]:
+    """``[{"metric": {...}, "values": [[t, "v"], ...]}]`` -> (labels, ms, values) per series."""
+    out = []
+    for entry in entries:
+        labels = make_labels(entry.get("metric", {}))
+        pairs = entry.get("values")
+        if pairs is None:
+            pairs = [entry["value"]]
+        n = len(pairs)
+        secs = np.fromiter((p[0] for p in pairs), dtype=np.float64, count=n)
+        vals = np.array([p[1] for p in pairs], dtype=np.float64) if n else np.empty(0, np.float64)
+        out.append((labels, np.rint(secs * 1000.0).astype(np.int64), vals))
+    return out
+
+
+# -- which samples an expression reads --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SelectorRange:
+    """A selector (name and matchers only, PromQL text) and the span ``[lo_ms, hi_ms]`` it reads."""
+
+    selector: str
+    lo_ms: int
+    hi_ms: int
+
+
+def _selector_text(vs: pp.VectorSelector) -> str:
+    if vs.matchers.or_matchers:
+        raise UserError(f"selector {vs}: 'or' inside a selector is not supported for fetching")
+    parts = []
+    if vs.name:
+        parts.append(f"__name__={json.dumps(vs.name, ensure_ascii=False)}")
+    for m in vs.matchers.matchers:
+        op = _OPS[str(m.op).rsplit(".", 1)[-1]]
+        parts.append(f"{m.name}{op}{json.dumps(m.value, ensure_ascii=False)}")
+    return "{" + ",".join(sorted(set(parts))) + "}"
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    start_ms: int
+    end_ms: int
+    lookback_ms: int
+
+
+def _shift(node: Any, lo: int, hi: int, ctx: _Ctx) -> tuple[int, int]:
+    """Apply a node's ``@`` and ``offset`` to the evaluation span ``[lo, hi]``."""
+    at = node.at
+    if at is not None:
+        kind = str(at.type).rsplit(".", 1)[-1]
+        if kind == "Start":
+            lo = hi = ctx.start_ms
+        elif kind == "End":
+            lo = hi = ctx.end_ms
+        else:
+            lo = hi = _datetime_ms(at.at)
+    if node.offset is not None:
+        off = _ms(node.offset)
+        lo, hi = lo - off, hi - off
+    return lo, hi
+
+
+def _walk(node: Any, lo: int, hi: int, ctx: _Ctx, out: list[SelectorRange]) -> None:
+    if isinstance(node, pp.VectorSelector):
+        a, b = _shift(node, lo, hi, ctx)
+        out.append(SelectorRange(_selector_text(node), a - ctx.lookback_ms, b))
+    elif isinstance(node, pp.MatrixSelector):
+        vs = node.vector_selector
+        a, b = _shift(vs, lo, hi, ctx)
+        out.append(SelectorRange(_selector_text(vs), a - _ms(node.range or timedelta(0)), b))
+    elif isinstance(node, pp.SubqueryExpr):
+        a, b = _shift(node, lo, hi, ctx)
+        _walk(node.expr, a - _ms(node.range or timedelta(0)), b, ctx, out)
+    elif isinstance(node, pp.AggregateExpr):
+        if isinstance(node.param, pp.Expr):
+            _walk(node.param, lo, hi, ctx, out)
+        _walk(node.expr, lo, hi, ctx, out)
+    elif isinstance(node, pp.BinaryExpr):
+        _walk(node.lhs, lo, hi, ctx, out)
+        _walk(node.rhs, lo, hi, ctx, out)
+    elif isinstance(node, pp.UnaryExpr | pp.ParenExpr):
+        _walk(node.expr, lo, hi, ctx, out)
+    elif isinstance(node, pp.Call):
+        for arg in node.args:
+            if isinstance(arg, pp.Expr):
+                _walk(arg, lo, hi, ctx, out)
+
+
+def parse_expr(expr: str) -> Any:
+    try:
+        return pp.parse(expr)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"cannot parse PromQL {expr!r}: {str(exc).splitlines()[0]}") from None
+
+
+def needed_ranges(
+    expr: str, start_ms: int, end_ms: int, *, lookback_ms: int = DEFAULT_LOOKBACK_MS
+) -> list[SelectorRange]:
+    """The selectors ``expr`` reads when evaluated at ``start_ms..end_ms``, with the span of each.
+
+    A selector read at several spans gets the smallest span covering them all. Spans are closed
+    (``[lo, hi]``), so they cover both Prometheus 2's left-closed and 3's left-open ranges.
+    """
+    if end_ms < start_ms:
+        raise UserError(f"end {format_seconds(end_ms)} is before start {format_seconds(start_ms)}")
+    found: list[SelectorRange] = []
+    _walk(parse_expr(expr), start_ms, end_ms, _Ctx(start_ms, end_ms, lookback_ms), found)
+    merged: dict[str, tuple[int, int]] = {}
+    for r in found:
+        lo, hi = merged.get(r.selector, (r.lo_ms, r.hi_ms))
+        merged[r.selector] = (min(lo, r.lo_ms), max(hi, r.hi_ms))
+    return [SelectorRange(sel, lo, hi) for sel, (lo, hi) in sorted(merged.items())]
+
+
+# -- fetching ---------------------------------------------------------------------------------
+
+
+def fetch_range(
+    client: PrometheusClient,
+    selector: str,
+    lo_ms: int,
+    hi_ms: int,
+    *,
+    chunk_ms: int = DEFAULT_CHUNK_MS,
+    into: SeriesStore | None = None,
+) -> SeriesStore:
+    """Raw samples of ``selector`` with ``lo_ms <= t <= hi_ms``, fetched ``chunk_ms`` at a time."""
+    if chunk_ms <= 0:
+        raise UserError(f"chunk must be positive, got {chunk_ms} ms")
+    store = SeriesStore() if into is None else into
+    parts: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
+    # Chunk k reads (t_k - chunk, t_k]; Prometheus 2 also returns a sample exactly at t_k - chunk,
+    # which the next-earlier chunk holds too: duplicates merge in the store.
+    t = lo_ms - 1
+    while t < hi_ms:
+        t = min(t + chunk_ms, hi_ms)
+        width = min(chunk_ms, t - lo_ms + 1)
+        res = client.instant(f"{selector}[{width}ms]", t)
+        for labels, ts, vs in parse_result_series(res["result"]):
+            keep = (ts >= lo_ms) & (ts <= hi_ms)
+            parts.setdefault(labels, []).append((ts[keep], vs[keep]))
+    for labels, chunks in parts.items():
+        store.add(labels, np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
+    return store
+
+
+def fetch_samples(
+    url: str | PrometheusClient,
+    expr: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    lookback_ms: int = DEFAULT_LOOKBACK_MS,
+    chunk_ms: int = DEFAULT_CHUNK_MS,
+    timeout: float = 30.0,
+) -> SeriesStore:
+    """A store with every raw sample ``expr`` reads when evaluated over ``start_ms..end_ms``."""
+    client = url if isinstance(url, PrometheusClient) else PrometheusClient(url, timeout=timeout)
+    try:
+        store = SeriesStore()
+        for r in needed_ranges(expr, start_ms, end_ms, lookback_ms=lookback_ms):
+            fetch_range(client, r.selector, r.lo_ms, r.hi_ms, chunk_ms=chunk_ms, into=store)
+        return store
+    finally:
+        if not isinstance(url, PrometheusClient):
+            client.close()

@@ -1,0 +1,89 @@
+"""The SLO commands through the real CLI: outputs, and bad input as one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloanalysis.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TRON = str(ROOT / "slos" / "tron-payment.yaml")
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_generate_rules_to_stdout_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate-rules", TRON]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    names = {g["name"] for g in doc["groups"]}
+    assert "sloanalysis-alerts-tron-payment-api-availability" in names
+    out = tmp_path / "rules.json"
+    assert main(["generate-rules", TRON, "--out", str(out), "--format", "json"]) == 0
+    assert json.loads(out.read_text())["groups"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_generate_rules_bad_inputs_leave_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rules.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: sloanalysis/v1\nservice: s\nslos: [\n", encoding="utf-8")
+    _one_line_error(capsys, ["generate-rules", str(bad), "--out", str(out)], "bad.yaml", "malformed YAML")
+    assert not out.exists()
+    bad.write_text(
+        "version: sloanalysis/v1\nservice: s\nslos:\n  - {name: a, objective: 1.5, period: 1d,"
+        " sli: {events: {good: g, total: t}}}\n",
+        encoding="utf-8",
+    )
+    _one_line_error(capsys, ["generate-rules", str(bad)], "slos[0].objective", "(0, 1)")
+    bad.write_text(
+        "version: sloanalysis/v1\nservice: s\nslos:\n  - {name: a, objective: 0.9, period: 1d, owner: me,"
+        " sli: {events: {good: g, total: t}}}\n",
+        encoding="utf-8",
+    )
+    _one_line_error(capsys, ["generate-rules", str(bad)], "slos[0].owner", "unknown field")
+    _one_line_error(capsys, ["generate-rules", str(tmp_path / "nope.yaml")], "no such file")
+
+
+def test_same_slo_in_two_files(capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_error(capsys, ["generate-rules", TRON, TRON], "already defined")
+
+
+def test_alert_table_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alert-table", "--objective", "0.999", "--period", "30d", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 32
+    r = next(x for x in rows if x["approach"] == 4 and x["error_rate"] == 1.0)
+    assert r["detection_ms"] == pytest.approx(51_840)
+
+
+def test_alert_table_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alert-table", "--objective", "0.999"]) == 0
+    out = capsys.readouterr().out
+    assert "51.84s" in out and "multiwindow, multi-burn-rate" in out
+
+
+@pytest.mark.parametrize("objective", ["1.5", "0", "1", "99.9", "abc"])
+def test_alert_table_objective_outside_0_1(objective: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_error(capsys, ["alert-table", "--objective", objective], "--objective")
+
+
+def test_alert_table_simulate_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_error(capsys, ["alert-table", "--objective", "0.999", "--simulate"], "--simulate")
+
+
+def test_slo_bad_spec_and_missing_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: sloanalysis/v1\nservice: s\n", encoding="utf-8")
+    _one_line_error(capsys, ["slo", str(bad), "--run", str(tmp_path)], "bad.yaml", "slos")
+    _one_line_error(capsys, ["slo", TRON, "--run", str(tmp_path / "no-such-run")])
