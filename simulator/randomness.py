@@ -38,11 +38,15 @@ class Draws:
         return self._e.pop() * mean
 
     def lognormal(self, median: float, sigma: float) -> float:
-        return median * math.exp(sigma * self.normal())
+        if not self._z:
+            self._z = self.rng.standard_normal(_BLOCK).tolist()
+        return median * math.exp(sigma * self._z.pop())
 
     def choice(self, cumulative: tuple[float, ...]) -> int:
         """Index drawn from normalised cumulative weights."""
-        u = self.uniform()
+        if not self._u:
+            self._u = self.rng.random(_BLOCK).tolist()
+        u = self._u.pop()
         for i, c in enumerate(cumulative):
             if u < c:
                 return i

@@ -101,6 +101,8 @@ class PayoutService:
         self._p_forbidden = self.load.unauthenticated_share + self.load.forbidden_share
         self._handler = (self.cfg.handler_latency.median, self.cfg.handler_latency.sigma)
         self._db = (self.cfg.db_latency.median, self.cfg.db_latency.sigma)
+        self._db_timeout = self.cfg.db_timeout
+        self._request_timeout = self.cfg.request_timeout
 
     # -- helpers -----------------------------------------------------------------------------
     def _new_breaker(self) -> CircuitBreaker:
@@ -115,13 +117,14 @@ class PayoutService:
 
     def _db_time(self) -> tuple[float, bool]:
         """(duration, failed): an operation slower than the database time-out fails at the time-out."""
-        t = self.draws.lognormal(*self._db) * self.conditions.db_factor
-        return (self.cfg.db_timeout, True) if t > self.cfg.db_timeout else (t, False)
+        median, sigma = self._db
+        t = self.draws.lognormal(median, sigma) * self.conditions.db_factor
+        return (self._db_timeout, True) if t > self._db_timeout else (t, False)
 
     def _record_request(self, duration: float, status: int) -> None:
         hot = self.metrics.hot
-        if duration > self.cfg.request_timeout:
-            duration, status = self.cfg.request_timeout, 504
+        if duration > self._request_timeout:
+            duration, status = self._request_timeout, 504
         hot.requests_total(1.0)
         if status < 500:
             hot.requests_ok(1.0)
