@@ -114,6 +114,12 @@ def cmd_export_openmetrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from simulator.capacity import capacity_command  # imported on use: keeps `run` start-up lean
+
+    return capacity_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tronsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -131,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export-openmetrics", help="write metrics.om into an existing run directory")
     exp.add_argument("run")
     exp.set_defaults(_run=cmd_export_openmetrics)
+    cap = sub.add_parser("capacity", help="sweep scenario parameters with replications (capacity planning)")
+    cap.add_argument("sweep", help="sweep YAML file (sweeps/capacity.yaml)")
+    cap.add_argument("--out", required=True, help="output directory (finished points are reused)")
+    where = cap.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local worker processes (default: CPU count)")
+    where.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    cap.add_argument("--scheduler-timeout", type=float, default=10.0, help="seconds to reach it (10)")
+    cap.add_argument("--format", choices=("table", "json"), default="table")
+    cap.set_defaults(_run=cmd_capacity)
+    from simulator import livecli  # serve, load: aiohttp is imported only when they run
+
+    livecli.add_commands(sub)
     return parser
 
 

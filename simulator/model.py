@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from simulator.network import TronNetwork
 from simulator.randomness import Draws
 from simulator.scenario import Scenario, incident_window
 from simulator.scrape import Scraper
-from simulator.service import PayoutService, Process
+from simulator.service import PAYOUT_STATUS, PayoutService, Process
 from simulator.workload import RATE_STEP, burst_windows, halt_windows, incident_timeline, rate_multipliers
 from sloanalysis.store import SeriesStore
 
@@ -32,6 +33,38 @@ class SimulationResult:
     simpy_events: int
     wall_seconds: float
     final_samples: dict[tuple[tuple[str, str], ...], float] = field(default_factory=dict)
+    payouts: PayoutRecords | None = None
+
+
+@dataclass(frozen=True)
+class PayoutRecords:
+    """One entry per payout, in order of reaching its final state (pending ones last).
+
+    ``submitted``: seconds from the run start; ``queue_wait``: seconds waiting for a payout worker
+    (NaN if it never asked for one, e.g. rejected at submission; for a payout still queued at the
+    end, the wait so far); ``processing``: seconds from submission to the final state (for a
+    pending payout, its age at the end: a lower bound); ``status``: codes of ``PAYOUT_STATUS``.
+    """
+
+    submitted: np.ndarray
+    queue_wait: np.ndarray
+    processing: np.ndarray
+    status: np.ndarray
+
+
+def _payout_records(service: PayoutService, end: float) -> PayoutRecords:
+    rows = list(service.payout_log or [])
+    pending = PAYOUT_STATUS["pending"]
+    for p in sorted(service.pending.values(), key=lambda p: p.id):
+        if p.started >= 0:
+            wait = p.started - p.queued
+        else:
+            wait = end - p.queued if p.queued >= 0 else math.nan
+        rows.append((p.submitted, wait, end - p.submitted, pending))
+    table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return PayoutRecords(
+        table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].astype(np.int8)
+    )
 
 
 def _arrivals(
@@ -68,8 +101,13 @@ def simulate(
     *,
     log_stream: IO[str] | None = None,
     progress: Callable[[float], None] | None = None,
+    collect_payouts: bool = False,
 ) -> SimulationResult:
-    """Run ``scenario`` to its end; ``progress`` receives simulated seconds every simulated hour."""
+    """Run ``scenario`` to its end; ``progress`` receives simulated seconds every simulated hour.
+
+    ``collect_payouts`` also returns per-payout records (:class:`PayoutRecords`); it draws no
+    random numbers, so the metrics are the same with or without it.
+    """
     wall = time.perf_counter()
     rng = np.random.default_rng(scenario.seed)
     draws = Draws(rng)
@@ -78,6 +116,8 @@ def simulate(
     network = TronNetwork(scenario.network, draws, scenario.start.timestamp(), halt_windows(scenario))
     service = PayoutService(env, scenario, draws, network, log)
     scraper = Scraper(env, service, draws)
+    if collect_payouts:
+        service.payout_log = []
 
     bursts = burst_windows(scenario.load, scenario.duration, rng)
     multipliers = rate_multipliers(scenario, bursts)
@@ -109,7 +149,10 @@ def simulate(
 
     env.process(incident_driver(env))
     env.process(_arrivals(env, poll_rate, change_points, draws, lambda: service.arrive("poll")))
-    env.process(_arrivals(env, payout_rate, change_points, draws, lambda: service.arrive("payout")))
+    payout_arrival = (
+        service.arrive_mmc if scenario.network.mode == "mmc" else lambda: service.arrive("payout")
+    )
+    env.process(_arrivals(env, payout_rate, change_points, draws, payout_arrival))
     env.process(
         _arrivals(
             env,
@@ -164,4 +207,5 @@ def simulate(
         simpy_events=next(env._eid),  # events scheduled so far (private counter)
         wall_seconds=time.perf_counter() - wall,
         final_samples=collect_samples(service.metrics.registry) if not service.down else {},
+        payouts=_payout_records(service, env.now) if collect_payouts else None,
     )

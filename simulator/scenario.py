@@ -254,6 +254,15 @@ class Network(_Model):
     revert_probability: Probability = 0.0002
     balance_check_probability: Probability = 1.0
     retries: Retries = Retries()
+    mode: Literal["tron", "mmc"] = Field(
+        default="tron",
+        description=(
+            "tron: the TRON payout path above. mmc: the model reduces to an M/M/c queue: a payout "
+            "goes straight to the worker queue (no auth, rate limits, validation, breaker, limits or "
+            "database) and holds its worker for one exponential time of mean service_mean"
+        ),
+    )
+    service_mean: PositiveSeconds = Field(default=1.0, description="mean service time in mmc mode")
 
     @model_validator(mode="after")
     def _check(self) -> Network:
@@ -327,6 +336,8 @@ class Scenario(_Model):
             raise ValueError("start: give a UTC instant, e.g. 2026-01-05T00:00:00Z")
         if self.scrape_offset >= self.scrape_interval:
             raise ValueError("scrape_offset must be smaller than scrape_interval")
+        if self.network.mode == "mmc":
+            _check_mmc(self)
         return self
 
     @property
@@ -336,6 +347,18 @@ class Scenario(_Model):
     @property
     def end_ms(self) -> int:
         return self.start_ms + round(self.duration * 1000)
+
+
+def _check_mmc(sc: Scenario) -> None:
+    """M/M/c needs a constant Poisson rate and FIFO service: refuse what would break either."""
+    if sc.incidents:
+        raise ValueError("network.mode mmc: incidents are not allowed (the queue must stay M/M/c)")
+    if sc.load.diurnal.amplitude != 0 or sc.load.diurnal.weekend_factor != 1:
+        raise ValueError("network.mode mmc: needs load.diurnal.amplitude 0 and weekend_factor 1")
+    if sc.load.bursts.per_day != 0:
+        raise ValueError("network.mode mmc: needs load.bursts.per_day 0")
+    if sc.service.queue_discipline != "fifo":
+        raise ValueError("network.mode mmc: needs service.queue_discipline fifo")
 
 
 def incident_window(scenario: Scenario, incident: Incident) -> tuple[float, float]:

@@ -5,6 +5,10 @@ payout worker -> balance check -> TRON broadcast with retries and backoff -> con
 polling ``get_transaction_info`` against 3-second blocks -> ``confirmed``, ``failed`` or
 ``rejected``. Payout metrics are recorded once, at the final state (DESIGN.md).
 
+``network.mode: mmc`` reduces the payout path to an M/M/c queue for checks against queueing
+theory: a payout enters the FIFO worker queue at once (no auth, rate limit, validation, breaker,
+limits or database) and holds its worker for one exponential time of mean ``service_mean``.
+
 Choices where the seed is silent, each documented in the README's model section:
 * 4xx answers (401/403/422/429) count as successful requests for ``slo_*``: the service did its
   job; 5xx (database errors, time-outs, 503 while the breaker is open for failures) do not.
@@ -21,6 +25,7 @@ Choices where the seed is silent, each documented in the README's model section:
 
 from __future__ import annotations
 
+import math
 from collections import Counter as Tally
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -43,6 +48,8 @@ Process = Generator[simpy.Event, Any, None]
 """A SimPy process body."""
 
 POLL_ENDPOINT = "/api/payment/payouts/{payout_id}"
+PAYOUT_STATUS = {"confirmed": 0, "failed": 1, "rejected": 2, "pending": 3}
+"""Status codes of the optional per-payout log (``pending``: not final when the run ended)."""
 PAYOUT_ENDPOINT = "/api/payment/payouts"
 
 
@@ -55,6 +62,8 @@ class Payout:
     submitted: float  # seconds from run start
     reserved_epoch: float
     client: str
+    queued: float = -1.0  # when it asked for a payout worker (seconds from start), -1 if never
+    started: float = -1.0  # when it got one
 
 
 class PayoutService:
@@ -91,6 +100,8 @@ class PayoutService:
         self.stats: Tally[str | int] = Tally()  # event counts; HTTP status codes as ints
         self.breaker_seconds: dict[str, float] = {}
         self.transitions: list[Transition] = []
+        # Per-payout (submitted, queue wait, processing time, status code), only when asked for.
+        self.payout_log: list[tuple[float, float, float, int]] | None = None
         self._state_since = 0.0
         self._next_payout_id = 1
         self._routers = cumulative(self.load.router_mix, ROUTER_TYPES)
@@ -254,9 +265,36 @@ class PayoutService:
             )  # fmt: skip
         self.env.process(self._process_payout(payout))
 
+    # -- M/M/c mode (network.mode: mmc) -------------------------------------------------------
+    def arrive_mmc(self) -> None:
+        """A payout straight into the FIFO worker queue: no auth, limits, breaker or database."""
+        self.stats["requests_arrived"] += 1
+        d = self.draws
+        router = ROUTER_TYPES[d.choice(self._routers)]
+        priority = PRIORITIES[d.choice(self._priorities)]
+        payout = Payout(self._next_payout_id, router, priority, 0.0, self.env.now, self.epoch(), "mmc")
+        self._next_payout_id += 1
+        self.stats["payouts_submitted"] += 1
+        self.pending[payout.id] = payout
+        self._record_request(0.0, 202)
+        self.env.process(self._serve_mmc(payout))
+
+    def _serve_mmc(self, payout: Payout) -> Process:
+        env = self.env
+        payout.queued = env.now
+        wait = self.workers.acquire()
+        if wait is not None:
+            yield wait
+        payout.started = env.now
+        yield env.timeout(self.draws.exponential(self.scenario.network.service_mean))
+        self.workers.release()
+        del self.pending[payout.id]
+        self._finalize(payout, "confirmed", "", env.now - payout.submitted)
+
     # -- payout processing ---------------------------------------------------------------------
     def _process_payout(self, payout: Payout) -> Process:
         gen, env, net = self.generation, self.env, self.network
+        payout.queued = env.now
         wait = self.workers.acquire(
             0 if payout.priority == "high" and self.cfg.queue_discipline == "priority" else 1
         )
@@ -264,6 +302,7 @@ class PayoutService:
             yield wait
         if self.generation != gen:
             return
+        payout.started = env.now
         self.tick_breaker()
         if not self.breaker.allow(env.now):
             self.workers.release()
@@ -366,6 +405,9 @@ class PayoutService:
         if status != "rejected":
             m.slo_payout_duration_seconds.observe(duration)
         self.stats[f"payouts_{status}"] += 1
+        if self.payout_log is not None:
+            wait = payout.started - payout.queued if payout.started >= 0 else math.nan
+            self.payout_log.append((payout.submitted, wait, duration, PAYOUT_STATUS[status]))
         if status == "confirmed":
             self.confirmed_total += 1
         elif status == "failed":

@@ -44,7 +44,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sloanalysis.durations import format_duration_ms
+import numpy as np
+
+from sloanalysis.durations import format_duration_ms, parse_duration_ms
 from sloanalysis.rulegen import (
     DEFAULT_MIN_LONG_MS,
     DEFAULT_MIN_SHORT_MS,
@@ -59,6 +61,7 @@ __all__ = [
     "alert_table",
     "approaches",
     "evaluate",
+    "step_incident_simulator",
 ]
 
 MINUTE_MS = 60_000
@@ -243,3 +246,73 @@ def alert_table(
                     row["sim_reset_ms"] = m.reset_ms
                 rows.append(row)
     return rows
+
+
+def step_incident_simulator(
+    objective: float,
+    period_ms: int,
+    *,
+    scrape_interval_ms: int = 15_000,
+    evaluation_interval_ms: int = 30_000,
+    requests_per_second: float = 10.0,
+) -> Simulate:
+    """A ``simulate`` callable for :func:`alert_table` that measures with the real rule evaluation.
+
+    For each approach, severity and error rate: two counters (requests and errors, scraped every
+    ``scrape_interval_ms``) with no errors for the longest window of the alert's rules, then a
+    step to ``error_rate`` lasting that window plus ``for`` plus one hour (so the "sustained
+    incident" reset of the analytic model applies), then no errors again for one more window.
+    The approach's own rules (:meth:`Approach.alert_rules`) are evaluated every
+    ``evaluation_interval_ms`` by :func:`sloanalysis.alerting.evaluate_rules`. Measured: detection
+    (incident start to the first firing), budget consumed at detection (``burn * t / P``, which for
+    these constant-traffic counters equals errors / (budget of the period)), and reset (incident
+    end to resolution of the alert that was firing then).
+    """
+    from sloanalysis.alerting import evaluate_rules
+    from sloanalysis.rules import AlertingRule, RuleGroup
+    from sloanalysis.store import SeriesStore
+
+    def ratio(window_ms: int) -> str:
+        w = format_duration_ms(window_ms)
+        return f"sum(rate(sim_errors_total[{w}])) / sum(rate(sim_requests_total[{w}]))"
+
+    def simulate(approach: Approach, severity: Severity, error_rate: float) -> Measured:
+        rules = approach.rules[severity]
+        longest = max(max(r.window_ms, r.short_ms or 0) for r in rules)
+        hold = max(r.for_ms for r in rules)
+        t0 = longest + 10 * scrape_interval_ms
+        t0 -= t0 % evaluation_interval_ms  # the incident starts on an evaluation
+        duration = longest + hold + HOUR_MS
+        t1 = t0 + duration
+        stop = t1 + longest + 2 * evaluation_interval_ms
+        ts = np.arange(3_500, stop + 1, scrape_interval_ms, dtype=np.int64)  # scrapes off the grid
+        secs = ts / 1000.0
+        requests = requests_per_second * secs
+        bad_secs = np.clip(secs - t0 / 1000.0, 0.0, duration / 1000.0)
+        errors = requests_per_second * error_rate * bad_secs
+        store = SeriesStore()
+        store.add({"__name__": "sim_requests_total", "job": "sim"}, ts, requests)
+        store.add({"__name__": "sim_errors_total", "job": "sim"}, ts, errors)
+        specs = [
+            r for r in approach.alert_rules(ratio, objective, "Sim") if r["labels"]["severity"] == severity
+        ]
+        alerting = tuple(
+            AlertingRule(
+                s["alert"], s["expr"], parse_duration_ms(s.get("for", "0s")), 0, dict(s["labels"]), {}
+            )
+            for s in specs
+        )
+        group = RuleGroup("sim", evaluation_interval_ms, alerting)
+        ev = evaluate_rules([group], store, t0, stop, default_interval_ms=evaluation_interval_ms)
+        fired = ev.alerts[ev.alerts["firing_at_ms"].notna()]
+        if fired.empty:
+            return Measured(None, None, None)
+        first = int(min(fired["firing_at_ms"]))
+        detection = float(first - t0)
+        burn = error_rate / (1.0 - objective)
+        records: list[dict[str, Any]] = fired.to_dict("records")  # type: ignore[assignment]
+        ends = [r["resolved_at_ms"] for r in records if r["firing_at_ms"] <= t1]
+        reset = None if not ends or any(e is None for e in ends) else float(max(ends) - t1)
+        return Measured(detection, burn * detection / period_ms, reset)
+
+    return simulate

@@ -11,11 +11,33 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from sloanalysis.commands import alert_table, generate_rules, promqltest, query, slo
+from sloanalysis.commands import (
+    alert_table,
+    backtest,
+    generate_rules,
+    lint,
+    promqltest,
+    query,
+    slo,
+    test_rules,
+    tune,
+)
+from sloanalysis.commands import report as report_cmd
 from sloanalysis.errors import UserError
 
 # Explicit registry: add a command by importing its module here.
-COMMANDS: tuple[ModuleType, ...] = (query, generate_rules, alert_table, slo, promqltest)
+COMMANDS: tuple[ModuleType, ...] = (
+    query,
+    generate_rules,
+    alert_table,
+    slo,
+    promqltest,
+    backtest,
+    lint,
+    test_rules,
+    report_cmd,
+    tune,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,17 +127,46 @@ def parse_time(value: TimeLike, *, reference_ms: int | None = None) -> int:
 # -- frames ------------------------------------------------------------------------------------
 
 
-def _str_column(per_series: Sequence[str], series_idx: np.ndarray) -> Any:
-    arr = pa.array(list(per_series), pa.string()).take(pa.array(series_idx, pa.int64()))
+def _str_column(per_series: Sequence[str], series_idx: np.ndarray, runs: np.ndarray | None) -> Any:
+    """A label column: value ``per_series[series_idx[i]]`` in row ``i``.
+
+    With ``runs`` (rows per series, rows grouped by series in order) the Arrow buffers are
+    built directly: each series' UTF-8 bytes repeated for its run, offsets from a cumsum.
+    """
+    if runs is not None:
+        encoded = [v.encode() for v in per_series]
+        lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+        used = [b for b, c in zip(encoded, runs, strict=True) if c]
+        if used and all(b == used[0] for b in used):  # one value throughout: one repeat, no join
+            data = used[0] * int(runs.sum())
+        else:
+            data = b"".join(b * int(c) for b, c in zip(encoded, runs, strict=True))
+        n = int(runs.sum())
+        if bool((lengths[runs > 0] == lengths[runs > 0][:1]).all()):  # one length: no cumsum
+            offsets = np.arange(n + 1, dtype=np.int64) * (int(lengths[runs > 0][0]) if n else 0)
+        else:
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.repeat(lengths, runs), out=offsets[1:])
+        # 64-bit offsets: the pandas ``str`` dtype stores large_string, so no cast follows.
+        arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    else:
+        arr = pa.array(list(per_series), pa.string()).take(pa.array(series_idx, pa.int64()))
     if _STR_DTYPE is None:  # pragma: no cover
         return arr.to_pandas()
     return pd.array(arr, dtype=_STR_DTYPE)
 
 
 def _timestamps(ms: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(
-        np.asarray(ms, dtype=np.int64).astype("datetime64[ms]").astype("datetime64[ns]")
-    ).tz_localize("UTC")
+    ns = np.asarray(ms, dtype=np.int64) * 1_000_000
+    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _is_ordered(ranked: np.ndarray, ts_ms: np.ndarray) -> bool:
+    """Rows already in (series rank, timestamp) order, as a stable lexsort would leave them."""
+    if ranked.size < 2:
+        return True
+    d_rank = np.diff(ranked)
+    return bool(((d_rank > 0) | ((d_rank == 0) & (ts_ms[1:] >= ts_ms[:-1]))).all())
 
 
 def result_frame(
@@ -148,16 +177,20 @@ def result_frame(
     series_idx = np.asarray(series_idx, dtype=np.int64)
     ts_ms = np.asarray(ts_ms, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
+    order_of_labels = sorted(range(len(labels)), key=lambda i: labels[i])
     rank = np.empty(len(labels), dtype=np.int64)
-    rank[sorted(range(len(labels)), key=lambda i: labels[i])] = np.arange(len(labels))
+    rank[order_of_labels] = np.arange(len(labels))
     ranked = rank[series_idx] if series_idx.size else series_idx
-    order = np.lexsort((ts_ms, ranked))
-    if order.size and not bool(np.all(order[1:] > order[:-1])):
-        series_idx, ts_ms, values = series_idx[order], ts_ms[order], values[order]
+    if not _is_ordered(ranked, ts_ms):
+        order = np.lexsort((ts_ms, ranked))
+        series_idx, ts_ms, values, ranked = series_idx[order], ts_ms[order], values[order], ranked[order]
     frame = pd.DataFrame({"timestamp": _timestamps(ts_ms), "value": values})
-    dicts = [dict(lab) for lab in labels]
+    # Rows now come in runs per series, in label order: label columns can be built from runs.
+    sorted_labels = [labels[i] for i in order_of_labels]
+    runs = np.bincount(ranked, minlength=len(labels)) if series_idx.size else np.zeros(len(labels), np.int64)
+    dicts = [dict(lab) for lab in sorted_labels]
     for name in sorted({k for lab in labels for k, _ in lab}):
-        frame[name] = _str_column([d.get(name, "") for d in dicts], series_idx)
+        frame[name] = _str_column([d.get(name, "") for d in dicts], ranked, runs)
     return frame
 
 
@@ -247,8 +280,12 @@ def _frame_from_result(result: Any) -> pd.DataFrame:
     if values.shape[1] != steps.size:
         # Not a step grid (e.g. a range selector as an instant query): use the engine's own frame.
         return _normalise_frame(result.to_frame())
+    n, t = values.shape
+    if bool(mask.all()):
+        rows = np.repeat(np.arange(n, dtype=np.int64), t)
+        return result_frame(labels, rows, np.tile(steps, n), values.reshape(-1))
     rows, cols = np.nonzero(mask)
-    return result_frame(labels, rows, steps[cols], values[rows, cols])
+    return result_frame(labels, rows, steps[cols], values[mask])
 
 
 def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -78,8 +78,8 @@ def test_alert_table_objective_outside_0_1(objective: str, capsys: pytest.Captur
     _one_line_error(capsys, ["alert-table", "--objective", objective], "--objective")
 
 
-def test_alert_table_simulate_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line_error(capsys, ["alert-table", "--objective", "0.999", "--simulate"], "--simulate")
+def test_alert_table_simulate_rejects_bad_objective(capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_error(capsys, ["alert-table", "--objective", "1.5", "--simulate"], "objective")
 
 
 def test_slo_bad_spec_and_missing_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

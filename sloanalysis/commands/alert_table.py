@@ -4,9 +4,8 @@ For error rates of 100 %, 10 %, 1 % and 0.1 %: detection time (and its worst cas
 one evaluation interval later), budget consumed at detection, reset time and the largest burn
 rate that never alerts, computed analytically (:mod:`sloanalysis.alerttable`).
 
-``--simulate`` is reserved for measured values from running step incidents through the real
-rule evaluation; :func:`sloanalysis.alerttable.alert_table` takes the simulation as a callable
-and adds ``sim_*`` columns beside the analytic ones.
+``--simulate`` adds measured values beside the analytic ones: step incidents run through the real
+rule evaluation (:func:`sloanalysis.alerttable.step_incident_simulator`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloanalysis.alerttable import ERROR_RATES, alert_table
+from sloanalysis.alerttable import ERROR_RATES, alert_table, step_incident_simulator
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.output import FORMATS, fmt_duration_ms, fmt_percent, render
@@ -35,7 +34,11 @@ COLUMNS = (
     "reset_ms",
     "max_quiet_burn_rate",
 )
+SIM_COLUMNS = ("sim_detection_ms", "sim_budget_consumed", "sim_reset_ms")
 HEADERS = {
+    "sim_detection_ms": "measured detection",
+    "sim_budget_consumed": "measured budget",
+    "sim_reset_ms": "measured reset",
     "approach": "#",
     "error_rate": "error rate",
     "burn_rate": "burn",
@@ -98,14 +101,20 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 < e <= 1.0:
             raise UserError(f"--error-rates: each must lie in (0, 1], got {part}")
         rates.append(e)
+    simulate = None
     if args.simulate:
-        raise UserError("--simulate: the rule-evaluation engine is not available in this build yet")
+        if scrape <= 0 or evaluation <= 0:
+            raise UserError("--simulate needs positive --scrape-interval and --evaluation-interval")
+        simulate = step_incident_simulator(
+            objective, period, scrape_interval_ms=scrape, evaluation_interval_ms=evaluation
+        )
     rows = alert_table(
         objective,
         period,
         error_rates=rates,
         scrape_interval_ms=scrape,
         evaluation_interval_ms=evaluation,
+        simulate=simulate,
     )
     formatters = {
         "error_rate": lambda x: fmt_percent(x),
@@ -115,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
         "budget_consumed": lambda x: "-" if x is None else fmt_percent(x, 3),
         "reset_ms": lambda x: "-" if x is None else fmt_duration_ms(x),
         "max_quiet_burn_rate": lambda x: f"{x:.4g}",
+        "sim_detection_ms": lambda x: "never" if x is None else fmt_duration_ms(x),
+        "sim_budget_consumed": lambda x: "-" if x is None else fmt_percent(x, 3),
+        "sim_reset_ms": lambda x: "-" if x is None else fmt_duration_ms(x),
     }
     columns = list(COLUMNS) if args.format == "table" else [*COLUMNS, "detected", "first_rule"]
+    if simulate is not None:
+        columns += list(SIM_COLUMNS)
     sys.stdout.write(render(rows, args.format, columns=columns, headers=HEADERS, formatters=formatters))
     return 0

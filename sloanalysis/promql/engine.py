@@ -14,7 +14,7 @@ import numpy as np
 import promql_parser as pp
 
 from sloanalysis.promql import aggregate as agg
-from sloanalysis.promql import binary, functions, histogram
+from sloanalysis.promql import binary, functions, histogram, rangebatch
 from sloanalysis.promql.parse import (
     PromQLError,
     at_modifiers,
@@ -350,6 +350,8 @@ class _Evaluator:
                     f"PromQL warning: quantile value should be between 0 and 1, got {agg._fmt_float(q)}"
                     f" ({self.ctx.pos(args[0])})"
                 )
+        if name in rangebatch.BATCHED:
+            return self._batched_range_function(name, rv, args[idx])
         fn = RANGE_FUNCTIONS.get(name)
         labels, vals, pres = [], [], []
         for i, lab in enumerate(rv.labels):
@@ -378,6 +380,42 @@ class _Evaluator:
         if not labels:
             return Vec.empty(self.n)
         return Vec(labels, np.array(vals), np.array(pres))
+
+    def _batched_range_function(self, name: str, rv: RangeVec, arg: Any) -> Vec:
+        """Series sharing sample times are evaluated together (see ``rangebatch``)."""
+        n = len(rv.labels)
+        groups = rangebatch.shared_time_groups(rv.timestamps)
+        vals = np.zeros((n, self.n)) if len(groups) > 1 else None
+        pres = np.zeros((n, self.n), dtype=bool) if len(groups) > 1 else None
+        for rows, ts in groups:
+            v, p = rangebatch.evaluate(
+                name,
+                ts,
+                [rv.values[i] for i in rows],
+                rv.start,
+                rv.end,
+                rv.range_ms,
+                rv.left_closed,
+                self.ctx.prometheus2,
+            )
+            if vals is None or pres is None:  # one group holds every row, in order
+                vals, pres = v, p
+            else:
+                vals[rows] = v
+                pres[rows] = p
+        if vals is None or pres is None:
+            return Vec.empty(self.n)
+        keep = np.flatnonzero(pres.any(axis=1))
+        labels = []
+        for i in keep:
+            lab = rv.labels[i]
+            if name in ("rate", "increase"):
+                self._counter_name_info(lab, arg)
+            labels.append(lab if name in _KEEP_NAME_RANGE else drop_name(lab))
+        check_unique_series(labels)
+        if keep.size == n:
+            return Vec(labels, vals, pres)
+        return Vec(labels, vals[keep], pres[keep])
 
     def _counter_name_info(self, labels: Any, arg: Any) -> None:
         metric = get_label(labels, METRIC_NAME)

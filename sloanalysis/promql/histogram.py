@@ -8,13 +8,15 @@ pattern; within a group every bucket operation is one numpy call over those step
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from sloanalysis.promql.values import Annotations, Vec, get_label, remove_labels
 from sloanalysis.store import METRIC_NAME, Labels
 
+# Steps per block when a histogram's buckets are processed block by block.
+_BLOCK_STEPS = 8192
 BucketFn = Callable[[np.ndarray, np.ndarray, list[np.ndarray], Annotations, str], np.ndarray]
 
 
@@ -39,26 +41,55 @@ def _per_histogram(vec: Vec, params: list[np.ndarray], annots: Annotations, fn: 
         # Histograms are told apart by name too; the name is dropped only from the output.
         groups.setdefault(remove_labels(lab, ["le"]), []).append((bound, i))
     t = vec.values.shape[1]
-    labels, values, present = [], [], []
+    labels: list[Labels] = []
+    values = np.full((len(groups), t), np.nan)
+    present = np.zeros((len(groups), t), dtype=bool)
     for key, members in groups.items():
         members.sort(key=lambda m: m[0])
         bounds = np.array([m[0] for m in members])
         rows = np.array([m[1] for m in members])
         pres = vec.present[rows]
-        out = np.full(t, np.nan)
         any_p = pres.any(axis=0)
         if not any_p.any():
             continue
-        patterns, inverse = np.unique(pres[:, any_p].T, axis=0, return_inverse=True)
-        steps = np.flatnonzero(any_p)
-        for k, pattern in enumerate(patterns):
-            cols = steps[inverse.ravel() == k]
-            ub, counts = _coalesce(bounds[pattern], vec.values[rows[pattern]][:, cols])
-            out[cols] = fn(ub, counts, [p[cols] for p in params], annots, "")
+        out = values[len(labels)]
+        for pattern, steps in _presence_patterns(pres, any_p):
+            sel = rows[pattern]
+            # Blocks of steps keep the (buckets x steps) temporaries in cache.
+            for a in range(0, steps.size, _BLOCK_STEPS):
+                cols = steps[a : a + _BLOCK_STEPS]
+                first, last = int(cols[0]), int(cols[-1])
+                at: slice | np.ndarray = slice(first, last + 1) if last - first + 1 == cols.size else cols
+                block = vec.values[sel, at] if isinstance(at, slice) else vec.values[np.ix_(sel, at)]
+                ub, counts = _coalesce(bounds[pattern], block)
+                out[at] = fn(ub, counts, [p[at] for p in params], annots, "")
+        present[len(labels)] = any_p
         labels.append(remove_labels(key, [METRIC_NAME]))
-        values.append(out)
-        present.append(any_p)
-    return Vec(labels, np.array(values).reshape(len(labels), t), np.array(present).reshape(len(labels), t))
+    return Vec(labels, values[: len(labels)], present[: len(labels)])
+
+
+def _presence_patterns(pres: np.ndarray, any_p: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(buckets present, steps) for each distinct presence pattern among the steps in ``any_p``."""
+    steps = np.flatnonzero(any_p)
+    sub = pres[:, steps]
+    if bool(sub.all()):  # the usual case: all buckets scraped together
+        yield np.ones(pres.shape[0], dtype=bool), steps
+        return
+    # One integer key per step (its column of presence bits), then a 1-D unique: far cheaper
+    # than np.unique(axis=0), which sorts rows as structured records.
+    packed = np.packbits(sub, axis=0)
+    if packed.shape[0] <= 8:
+        keys = np.zeros(steps.size, dtype=np.uint64)
+        for row in packed:
+            keys = (keys << np.uint64(8)) | row.astype(np.uint64)
+        _, firsts, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    else:  # more than 64 buckets: fall back to row-unique on the packed bytes
+        _, firsts, inverse = np.unique(packed.T, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(firsts.size + 1))
+    for k in range(firsts.size):
+        yield sub[:, firsts[k]], steps[order[bounds[k] : bounds[k + 1]]]
 
 
 def _coalesce(bounds: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +104,14 @@ def _coalesce(bounds: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _fix_monotonic(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prometheus's precision fix (tolerance 1e-12) then the running-max envelope."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # The sequential fix below only changes anything if some bucket is within the tolerance
+        # of its predecessor; and the envelope only if counts ever decrease.
+        d = np.abs(counts[1:] - counts[:-1])
+        if not ((d != 0) & (d / counts[1:] <= 1e-12)).any():
+            if bool((counts[1:] >= counts[:-1]).all()):
+                return counts, np.zeros(counts.shape[1], dtype=bool)
+            return _envelope(counts)
     c = counts.copy()
     prev = c[0].copy()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -82,8 +121,18 @@ def _fix_monotonic(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             close = (d != 0) & (d / cur <= 1e-12)
             c[i] = np.where(close, prev, cur)
             prev = np.where((d != 0) & ~close, cur, prev)
-    env = np.maximum.accumulate(c, axis=0)
-    forced = np.asarray((env > c).any(axis=0))
+    return _envelope(c)
+
+
+def _envelope(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running maximum over buckets, and the steps where it changed anything."""
+    env = np.empty_like(c)
+    env[0] = c[0]
+    forced = np.zeros(c.shape[1], dtype=bool)
+    for i in range(1, c.shape[0]):
+        # Row by row: contiguous rows, unlike maximum.accumulate(axis=0)'s strided walk.
+        np.maximum(env[i - 1], c[i], out=env[i])
+        forced |= env[i] > c[i]
     return env, forced
 
 
@@ -138,7 +187,8 @@ def _bucket_fraction(
     c, _ = _fix_monotonic(counts)
     total = c[-1]
     lows = np.concatenate([[0.0 if bounds[0] > 0 else -np.inf], bounds[:-1]])
-    per = np.diff(np.vstack([np.zeros((1, s)), c]), axis=0)
+    with np.errstate(invalid="ignore"):  # inf - inf in buckets of infinite counts
+        per = np.diff(np.vstack([np.zeros((1, s)), c]), axis=0)
 
     def rank_at(x: np.ndarray) -> np.ndarray:
         r = np.zeros(s)

@@ -28,6 +28,12 @@ def _prometheus_wording(msg: str) -> str:
     def typ(m: re.Match[str]) -> str:
         return _TYPE_WORDS.get(m.group(1), m.group(1))
 
+    # Prometheus's lexer reports a bracket left open at the end as unclosed.
+    msg = msg.replace("unexpected end of input inside brackets", "unclosed left bracket")
+    # A string expected from count_values's first argument is its parameter, not its expression.
+    msg = msg.replace(
+        "expected type string in aggregation expression", "expected type string in aggregation parameter"
+    )
     msg = re.sub(r"(?<=expected type )(\w+)", typ, msg)
     msg = re.sub(r"(?<=got )(\w+)$", typ, msg)
     return re.sub(r"'([^']*)'", r'"\1"', msg)
@@ -43,8 +49,79 @@ def _try_parse(text: str) -> str | None:
     return None
 
 
+def _value_type(node: Any) -> str:
+    """Static type of a parsed expression in promql-parser's words (matrix, vector, ...)."""
+    while isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr):
+        node = node.expr
+    if isinstance(node, promql_parser.StringLiteral):
+        return "string"
+    if isinstance(node, promql_parser.NumberLiteral):
+        return "scalar"
+    if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr):
+        return "matrix"
+    if isinstance(node, promql_parser.Call):
+        return str(node.func.return_type).rsplit(".", 1)[-1].lower()
+    if isinstance(node, promql_parser.BinaryExpr):
+        sides = {_value_type(node.lhs), _value_type(node.rhs)}
+        return "scalar" if sides == {"scalar"} else "vector"
+    return "vector"
+
+
+def _call_args(text: str, name: str) -> list[tuple[int, str]]:
+    """(offset, text) of each top-level argument of the first call of ``name`` in ``text``."""
+    m = re.search(rf"(?<![\w:]){re.escape(name)}\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(", text)
+    if m is None:
+        return []
+    args: list[tuple[int, str]] = []
+    depth, start, i, quote = 0, m.end(), m.end(), ""
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\" and quote != "`":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                args.append((start, text[start:i]))
+                return args
+            depth -= 1
+        elif c == "," and depth == 0:
+            args.append((start, text[start:i]))
+            start = i + 1
+        i += 1
+    return args
+
+
+def _argument_offset(text: str, name: str, got: str) -> int | None:
+    """Offset of the first argument of call ``name`` whose type is ``got`` (where Prometheus points)."""
+    for offset, arg in _call_args(text, name):
+        if _try_parse(arg) is None and _value_type(promql_parser.parse(arg)) == got:
+            return offset + len(arg) - len(arg.lstrip())
+    return None
+
+
+_CALL_TYPE = re.compile(r"expected type \w+ in call to function '(\w+)', got (\w+)")
+_AGG_TYPE = re.compile(r"expected type (\w+) in aggregation expression, got (\w+)")
+
+
 def _error_offset(text: str, msg: str) -> int:
     """Best-effort 0-based offset of the error ``msg`` in ``text``."""
+    typed = _CALL_TYPE.match(msg)
+    if typed:
+        found = _argument_offset(text, typed.group(1), typed.group(2))
+        if found is not None:
+            return found
+    agg = _AGG_TYPE.match(msg)
+    if agg:
+        m = re.match(r"\s*(\w+)", text)
+        found = _argument_offset(text, m.group(1), agg.group(2)) if m else None
+        if found is not None:
+            return found
     if "end of input" in msg or "unclosed" in msg:
         return len(text.rstrip())
     for quoted in re.findall(r"'([^']+)'|\"([^\"]+)\"", msg):

@@ -272,10 +272,17 @@ def resets(w: Window) -> Result:
 
 def _reset_correction(w: Window) -> np.ndarray:
     v = w.vals
-    drops = np.concatenate([[0.0], np.where(v[1:] < v[:-1], v[:-1], 0.0)])
+    # Resets are rare: prefix sums over the drops alone (positions j, value before the drop)
+    # equal the prefix sums over every sample, since adding 0.0 never changes a float sum.
+    at = np.flatnonzero(v[1:] < v[:-1]) + 1
+    if at.size == 0:
+        return np.zeros(w.lo.size)
+    drops = v[at - 1]
     if np.isfinite(drops).all():
-        p = _prefix(drops)
-        return p[w.hi - 1] - p[w.lo]
+        p = np.concatenate([[0.0], np.cumsum(drops)])
+        last = np.searchsorted(at, w.hi - 1, side="right")
+        first = np.searchsorted(at, w.lo, side="right")
+        return p[last] - p[first]
     # Infinite values would poison the prefix sums; add window by window instead.
     total = np.zeros(w.lo.size)
     for k in range(1, int(w.count.max())):
@@ -286,19 +293,34 @@ def _reset_correction(w: Window) -> np.ndarray:
     return total
 
 
-def _extrapolated(w: Window, is_counter: bool, is_rate: bool, prometheus2: bool) -> Result:
-    ok = w.count >= 2
-    first_i, last_i = w.lo, w.hi - 1
-    first_v, last_v = w.vals[first_i], w.vals[last_i]
-    first_t, last_t = w.ts[first_i], w.ts[last_i]
+def extrapolate(
+    first_v: np.ndarray,
+    last_v: np.ndarray,
+    correction: np.ndarray | None,
+    first_t: np.ndarray,
+    last_t: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    count: np.ndarray,
+    range_ms: int,
+    is_rate: bool,
+    prometheus2: bool,
+) -> np.ndarray:
+    """Prometheus's ``extrapolatedRate`` arithmetic, element-wise.
+
+    Times and counts may be per step (S,) while values are (S,) or (k, S) for k series sharing
+    those sample times: broadcasting keeps every element's operations, and so its rounding,
+    the same either way. ``correction`` (counter resets) is ``None`` for ``delta``.
+    """
+    is_counter = correction is not None
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         result = last_v - first_v
-        if is_counter:
-            result = result + _reset_correction(w)
-        to_start = (first_t - w.start) / 1000.0
-        to_end = (w.end - last_t) / 1000.0
+        if correction is not None:
+            result = result + correction
+        to_start = (first_t - start) / 1000.0
+        to_end = (end - last_t) / 1000.0
         sampled = (last_t - first_t) / 1000.0
-        avg_gap = sampled / np.maximum(w.count - 1, 1)
+        avg_gap = sampled / np.maximum(count - 1, 1)
         threshold = avg_gap * 1.1
         if prometheus2:
             # Prometheus 2.x clamps at the counter's zero point before the threshold test.
@@ -317,8 +339,26 @@ def _extrapolated(w: Window, is_counter: bool, is_rate: bool, prometheus2: bool)
             to_end = np.where(to_end >= threshold, avg_gap / 2, to_end)
             factor = (sampled + to_start + to_end) / sampled
         if is_rate:
-            factor = factor / (w.range_ms / 1000.0)
-        return result * factor, ok
+            factor = factor / (range_ms / 1000.0)
+        return result * factor
+
+
+def _extrapolated(w: Window, is_counter: bool, is_rate: bool, prometheus2: bool) -> Result:
+    first_i, last_i = w.lo, w.hi - 1
+    res = extrapolate(
+        w.vals[first_i],
+        w.vals[last_i],
+        _reset_correction(w) if is_counter else None,
+        w.ts[first_i],
+        w.ts[last_i],
+        w.start,
+        w.end,
+        w.count,
+        w.range_ms,
+        is_rate,
+        prometheus2,
+    )
+    return res, w.count >= 2
 
 
 def rate(w: Window, prometheus2: bool = False) -> Result:
@@ -333,18 +373,21 @@ def delta(w: Window, prometheus2: bool = False) -> Result:
     return _extrapolated(w, False, False, prometheus2)
 
 
-def _instant(w: Window, is_rate: bool) -> Result:
-    ok = w.count >= 2
-    i1 = w.hi - 1
-    i0 = np.maximum(w.hi - 2, 0)
-    v1, v0 = w.vals[i1], w.vals[i0]
-    dt = (w.ts[i1] - w.ts[i0]).astype(np.float64)
-    ok = ok & (dt != 0)
+def instant_change(v1: np.ndarray, v0: np.ndarray, dt: np.ndarray, is_rate: bool) -> np.ndarray:
+    """``irate``/``idelta`` of the last two samples; ``dt`` (ms) may broadcast against values."""
     with np.errstate(invalid="ignore", divide="ignore"):
         res = v1 - v0
         if is_rate:
             res = np.where(v1 < v0, v1, res) / (dt / 1000.0)
-    return res, ok
+    return res
+
+
+def _instant(w: Window, is_rate: bool) -> Result:
+    i1 = w.hi - 1
+    i0 = np.maximum(w.hi - 2, 0)
+    dt = (w.ts[i1] - w.ts[i0]).astype(np.float64)
+    ok = (w.count >= 2) & (dt != 0)
+    return instant_change(w.vals[i1], w.vals[i0], dt, is_rate), ok
 
 
 def irate(w: Window) -> Result:

@@ -1,0 +1,129 @@
+"""The lint on the seed's rules and dashboard finds their real defects; the corrected ones are clean."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sloanalysis.commands.lint import simulator_catalog
+from sloanalysis.lint import Catalog, catalog_from_store, lint_dashboard, lint_expr, lint_rules
+from sloanalysis.store import SeriesStore
+
+ROOT = Path(__file__).parents[1]
+RATIO = (
+    "sum(rate(tron_payment_requests_total{status='failed'}[5m])) / sum(rate(tron_payment_requests_total[5m]))"
+)
+SEED_TEXT = Path("/work/shared/seed/000_464384e2d05d0a83.txt")
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return simulator_catalog()
+
+
+def found(findings: list, where: str) -> set[tuple[str, str]]:
+    return {(f.severity, f.check) for f in findings if f.where == where}
+
+
+def test_seed_files_are_the_seed_verbatim() -> None:
+    if not SEED_TEXT.exists():
+        pytest.skip("seed document not available")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", SEED_TEXT.read_text(), flags=re.S)
+    assert (ROOT / "monitoring/seed/dashboard.json").read_text() == next(b for k, b in blocks if k == "json")
+    yaml_block = next(b for k, b in blocks if k == "yaml" and "alerting-rules.yml" in b)
+    assert (ROOT / "monitoring/seed/alerting-rules.yml").read_text() == yaml_block
+
+
+def test_seed_rules_defects(catalog: Catalog) -> None:
+    f = lint_rules(ROOT / "monitoring/seed/alerting-rules.yml", catalog)
+    # rate(x{status="failed"}) / rate(x): each failed series over itself
+    assert ("error", "one-to-one-ratio") in found(f, "alert HighFailureRate")
+    # the TRON client times out at 10 s, so a P95 > 10 s cannot happen
+    assert ("error", "impossible-threshold") in found(f, "alert HighTRONNetworkLatency")
+    assert ("warning", "quantile-per-series") in found(f, "alert SlowPayoutProcessing")
+    assert ("warning", "no-for") in found(f, "alert CircuitBreakerOpen")
+    # 800 MiB is 83.9% of 1 GB, not the 80% the description claims
+    mem = {x.check: x.message for x in f if x.where == "alert HighMemoryUsage"}
+    assert "83.9%" in mem["threshold-text"] and "unit" in mem
+    assert sum(x.severity == "error" for x in f) == 2
+
+
+def test_seed_dashboard_defects(catalog: Catalog) -> None:
+    f = lint_dashboard(ROOT / "monitoring/seed/dashboard.json", catalog)
+    assert ("error", "one-to-one-ratio") in found(f, 'panel 1 "Payout Success Rate"')
+    assert ("warning", "stat-many-series") in found(f, 'panel 2 "Daily Payout Volume (USDT)"')
+    assert ("warning", "quantile-per-series") in found(f, 'panel 5 "Payout Processing Time"')
+    # 12 series (2 router types x 2 priorities x 3 statuses) named by 2 legends
+    panel7 = [x for x in f if x.where == 'panel 7 "Payout Requests by Router Type"']
+    assert [x.check for x in panel7] == ["legend-ambiguous"] and "12 series share 2" in panel7[0].message
+    assert ("warning", "legend-ambiguous") in found(f, 'panel 10 "Rate Limit Violations"')
+    assert ("warning", "unit") in found(f, 'panel 11 "System Resources"')
+
+
+def test_corrected_files_are_clean(catalog: Catalog) -> None:
+    assert lint_rules(ROOT / "monitoring/rules/tron-payment.yml", catalog) == []
+    assert lint_dashboard(ROOT / "monitoring/dashboard.json", catalog) == []
+
+
+@pytest.mark.parametrize(
+    ("expr", "check"),
+    [
+        ("tron_circuit_breaker_status == 3", "impossible-threshold"),
+        ("tron_cpu_usage_percent > 100", "impossible-threshold"),
+        (
+            RATIO + " > 1",
+            "impossible-threshold",
+        ),
+        (
+            RATIO + " * 100 > 120",
+            "impossible-threshold",
+        ),
+        ("tron_daily_limit_usage_usdt > 12000", "impossible-threshold"),
+        ("rate(tron_pending_payouts_count[5m])", "rate-of-gauge"),
+        (
+            "histogram_quantile(0.9, sum(rate(tron_payout_processing_duration_seconds_bucket[5m])))",
+            "quantile-without-le",
+        ),
+        (
+            "histogram_quantile(0.9, rate(tron_payout_processing_duration_seconds_count[5m]))",
+            "quantile-not-bucket",
+        ),
+        ("rate(tron_payment_requests_total[30s])", "short-window"),
+        ("tron_payment_requests_total{status='success'}", "unknown-label-value"),
+        ("tron_payments_total", "unknown-metric"),
+        ("sum(rate(x[5m]", "parse"),
+    ],
+)
+def test_checks(catalog: Catalog, expr: str, check: str) -> None:
+    f, _ = lint_expr(expr, catalog, "test")
+    assert check in {x.check for x in f}
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "tron_circuit_breaker_status >= 1",
+        "sum by (router_type) (rate(tron_payment_requests_total{status='failed'}[5m]))"
+        " / sum by (router_type) (rate(tron_payment_requests_total[5m])) > 0.1",
+        "histogram_quantile(0.99, sum by (le) (rate(slo_request_duration_seconds_bucket[5m]))) > 2",
+        "tron_daily_limit_usage_usdt > 9000",
+    ],
+)
+def test_sound_expressions_pass(catalog: Catalog, expr: str) -> None:
+    assert lint_expr(expr, catalog, "test")[0] == []
+
+
+def test_parse_error_has_a_position(catalog: Catalog) -> None:
+    f, _ = lint_expr("sum(rate(x[5m])) >", catalog, "test")
+    assert f[0].check == "parse" and re.match(r"\d+:\d+: parse error", f[0].message)
+
+
+def test_up_for_shorter_than_two_scrapes(tmp_path: Path) -> None:
+    store = SeriesStore()
+    store.add({"__name__": "up", "job": "a"}, [0], [1.0])
+    cat = catalog_from_store(store, scrape_interval_ms=60_000)
+    rules = tmp_path / "r.yml"
+    rules.write_text("groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 1m\n")
+    assert [x.check for x in lint_rules(rules, cat)] == ["up-for"]

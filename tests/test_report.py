@@ -1,0 +1,459 @@
+"""``sloanalysis report``: the rendered HTML (sections, one embedded figure per plot, nothing fetched
+from the network, opened in real headless chromium), junit.xml against the JUnit schema's required
+structure, the gates' exit status, bad input, and a real Prometheus as the source."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from reporting import ROOT, SEED_RULES, SLOS, rules_files, scenario_run, smoke_report, smoke_run
+
+from sloanalysis.cli import main
+from sloanalysis.report import ReportResult
+
+IMG = re.compile(r'<img[^>]+src="data:image/png;base64,')
+SMOKE_SCENARIO = yaml.safe_load((ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def report(tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    return smoke_report(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return smoke_run(tmp_path_factory.getbasetemp())
+
+
+def _html(report: ReportResult, name: str) -> str:
+    return (report.out / f"{name}.html").read_text(encoding="utf-8")
+
+
+def _threshold_rules_files() -> int:
+    """Rules files with at least one alert of the form ``expr OP number`` (they get a Pareto plot)."""
+    tail = re.compile(r"(>|<|>=|<=)\s*[-+]?[0-9.]+(e[-+]?\d+)?\s*$")
+    count = 0
+    for path in rules_files():
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        exprs = [str(r["expr"]) for g in doc["groups"] for r in g["rules"] if "alert" in r]
+        count += any(tail.search(e.strip()) and not re.search(r"\b(and|or|unless)\b", e) for e in exprs)
+    return count
+
+
+# -- the HTML ---------------------------------------------------------------------------------------
+
+
+def test_html_sections_and_one_embedded_figure_per_plot(report: ReportResult) -> None:
+    expected = {
+        "slo_report": (["SLO table", "Error budget burn-down", "Burn rates per window", "Incidents"], 2),
+        "dashboard": (["Panels and their queries"], 1),
+        # a firing timeline per rules file, a Pareto front per file with threshold rules, one tried setting
+        "alert_tuning": (
+            ["Firing timelines", "Scores", "Tuning thresholds", "Try a setting"],
+            len(rules_files()) + _threshold_rules_files() + 1,
+        ),
+    }
+    slo_names = [s["name"] for s in yaml.safe_load(SLOS.read_text(encoding="utf-8"))["slos"]]
+    for name, (sections, figures) in expected.items():
+        html = _html(report, name)
+        for section in sections:
+            assert re.search(rf"<h[1-3][^>]*>[^<]*{re.escape(section)}", html), (name, section)
+        assert len(IMG.findall(html)) == figures, name
+        assert "open_context(" not in html, f"{name}: code cells must be hidden"
+        assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', html), (
+            f"{name}: fetches from the net"
+        )
+    for slo in slo_names:
+        assert f">{slo}<" in _html(report, "slo_report"), slo
+    seed = yaml.safe_load(SEED_RULES.read_text(encoding="utf-8"))
+    for rule in seed["groups"][0]["rules"]:
+        assert f">{rule['alert']}<" in _html(report, "alert_tuning"), rule["alert"]
+    dashboard = _html(report, "dashboard")
+    for title in ("Payout Success Rate", "Circuit Breaker Status", "System Resources"):
+        assert title in dashboard
+    index = (report.out / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{n}.html"' in index for n in expected)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_html_renders_in_headless_chromium_without_console_errors(
+    report: ReportResult, tmp_path: Path
+) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but chromium is missing (apt-get install chromium)", pytrace=False)
+        pytest.skip("needs chromium (apt-get install chromium)")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    for name in ("slo_report", "alert_tuning", "dashboard"):
+        url = (report.out / f"{name}.html").resolve().as_uri()
+        shot = tmp_path / f"{name}.png"
+        proc = subprocess.run(
+            [chromium, *flags, f"--user-data-dir={tmp_path / ('profile-' + name)}", f"--screenshot={shot}",
+             "--window-size=1280,4000", url],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+        assert console == [], f"{name}: console messages: {console}"
+        assert _png_size(shot) == (1280, 4000), name
+        dom = subprocess.run(
+            [chromium, *flags, f"--user-data-dir={tmp_path / ('dom-' + name)}", "--dump-dom", url],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert [line for line in dom.stderr.splitlines() if ":CONSOLE" in line] == []
+        assert len(IMG.findall(dom.stdout)) == len(IMG.findall(_html(report, name))), name
+        if name == "slo_report":
+            assert "SLO table" in dom.stdout
+
+
+# -- junit.xml and the summaries -------------------------------------------------------------------
+
+
+def test_junit_xml_has_the_junit_schema_structure(report: ReportResult) -> None:
+    root = ET.parse(report.out / "junit.xml").getroot()
+    assert root.tag == "testsuites"
+    all_cases = 0
+    for suite in root:
+        assert suite.tag == "testsuite"
+        for attr in ("name", "tests", "failures", "errors", "skipped", "time"):
+            assert attr in suite.attrib, attr
+        cases = suite.findall("testcase")
+        assert [c.tag for c in suite] == ["testcase"] * len(cases)
+        assert int(suite.get("tests", "")) == len(cases)
+        assert int(suite.get("failures", "")) == len(suite.findall("testcase/failure"))
+        assert int(suite.get("skipped", "")) == len(suite.findall("testcase/skipped"))
+        assert int(suite.get("errors", "")) == 0
+        float(suite.get("time", ""))
+        for case in cases:
+            for attr in ("classname", "name", "time"):
+                assert attr in case.attrib, attr
+            for failure in case.findall("failure"):
+                assert failure.get("message")
+        all_cases += len(cases)
+    assert int(root.get("tests", "")) == all_cases
+    suites = {s.get("name"): s for s in root}
+    slo_names = [s["name"] for s in yaml.safe_load(SLOS.read_text(encoding="utf-8"))["slos"]]
+    assert [c.get("name") for c in suites["slo"]] == slo_names
+    seed_alerts = {
+        r["alert"] for r in yaml.safe_load(SEED_RULES.read_text(encoding="utf-8"))["groups"][0]["rules"]
+    }
+    seed_suite = next(s for name, s in suites.items() if name and name.endswith("seed/alerting-rules.yml"))
+    assert {c.get("name") for c in seed_suite} == seed_alerts
+
+
+def test_summary_json_and_markdown(report: ReportResult) -> None:
+    summary = json.loads((report.out / "summary.json").read_text(encoding="utf-8"))
+    slo_names = [s["name"] for s in yaml.safe_load(SLOS.read_text(encoding="utf-8"))["slos"]]
+    assert [r["slo"] for r in summary["slos"]] == slo_names
+    assert summary["gates"]["failed"] == sum(c["status"] == "failed" for c in summary["checks"])
+    assert summary["end_ms"] - summary["start_ms"] == 2 * 3_600_000  # the smoke run: two whole hours
+    md = (report.out / "summary.md").read_text(encoding="utf-8")
+    for slo in slo_names:
+        assert re.search(rf"^\| {re.escape(slo)} \|", md, re.M), slo
+    assert not list(report.out.glob("_*")), "scratch files left in the report"
+
+
+# -- gates and exit status -----------------------------------------------------------------------------
+
+
+def test_a_long_outage_misses_an_slo_exit_1_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One hour of TRON outage in two hours: the breaker is open (or probing) for most of that hour,
+    # so its uptime is far below 99.9 % and the circuit-breaker-uptime SLO is missed.
+    data = {**SMOKE_SCENARIO, "name": "long-outage"}
+    data["incidents"] = [
+        {"id": "outage-long", "kind": "tron_outage", "start": "20m", "duration": "60m",
+         "expected_alerts": ["CircuitBreakerOpen"]}
+    ]  # fmt: skip
+    run = scenario_run(tmp_path, "long-outage", data)
+    out = tmp_path / "reports" / "outage"
+    rc = main(
+        ["report", "--run", str(run), "--out", str(out), "--slos", str(SLOS), "--notebook", "slo_report"]
+    )
+    stdout = capsys.readouterr().out
+    assert rc == 1
+    assert "SLO circuit-breaker-uptime missed" in stdout
+    failures = [f.get("message", "") for f in ET.parse(out / "junit.xml").getroot().iter("failure")]
+    assert any("circuit-breaker-uptime" in m for m in failures)
+    assert (out / "slo_report.html").is_file() and not (out / "dashboard.html").exists()
+
+
+def test_every_gate_passing_exits_0(tmp_path: Path) -> None:
+    # No incident and an SLO that only counts 5xx answers: nothing fails in a quiet hour.
+    data = {**SMOKE_SCENARIO, "name": "quiet", "duration": "1h", "incidents": []}
+    run = scenario_run(tmp_path, "quiet", data)
+    spec = yaml.safe_load(SLOS.read_text(encoding="utf-8"))
+    spec["slos"] = [s for s in spec["slos"] if s["name"] == "availability"]
+    slos = tmp_path / "availability.yaml"
+    slos.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    out = tmp_path / "quiet-report"
+    assert (
+        main(
+            ["report", "--run", str(run), "--out", str(out), "--slos", str(slos), "--notebook", "slo_report"]
+        )
+        == 0
+    )
+    root = ET.parse(out / "junit.xml").getroot()
+    assert root.get("failures") == "0" and root.get("tests") == "1"
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+
+
+def _bad(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    smoke: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken-run"
+    shutil.copytree(smoke, broken)
+    (broken / "samples.parquet").unlink()
+    out = tmp_path / "out" / "r"
+    assert "samples.parquet" in _bad(["report", "--run", str(broken), "--out", str(out)], capsys)
+    assert "no such directory" in _bad(["report", "--run", str(tmp_path / "nope"), "--out", str(out)], capsys)
+    # An empty time range: start equal to the end, or entirely after the data.
+    err = _bad(["report", "--run", str(smoke), "--out", str(out), "--start", "2026-01-06T11:00:00Z",
+                "--end", "2026-01-06T11:00:00Z"], capsys)  # fmt: skip
+    assert "empty time range" in err
+    err = _bad(["report", "--run", str(smoke), "--out", str(out), "--start", "2027-01-01T00:00:00Z"], capsys)
+    assert "empty time range" in err
+    rules = tmp_path / "bad-rules.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: rate(\n", encoding="utf-8"
+    )
+    assert str(rules) in _bad(
+        ["report", "--run", str(smoke), "--out", str(out), "--rules", str(rules)], capsys
+    )
+    assert "--min-recall" in _bad(
+        ["report", "--run", str(smoke), "--out", str(out), "--min-recall", "2"], capsys
+    )
+    assert not out.exists() and not any(p.name.startswith(".r.tmp") for p in out.parent.glob(".*"))
+
+
+@pytest.fixture
+def mute_server() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        srv.close()
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    # A subprocess with a generous timeout: a hang fails the test instead of stalling the suite.
+    return subprocess.run(
+        [sys.executable, "-m", "sloanalysis.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_a_prometheus_that_does_not_answer_is_a_clear_error(mute_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    proc = _cli(["report", "--prometheus", mute_server, "--start", "1h", "--out", str(out), "--timeout", "1"])
+    assert proc.returncode == 2, proc.stderr
+    assert "did not answer within 1 s" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    proc = _cli(["report", "--prometheus", closed, "--start", "1h", "--out", str(out), "--timeout", "1"])
+    assert proc.returncode == 2 and "cannot reach Prometheus" in proc.stderr, proc.stderr
+    proc = _cli(["report", "--prometheus", "127.0.0.1:9090", "--start", "1h", "--out", str(out)])
+    assert proc.returncode == 2 and "expected http://HOST:PORT" in proc.stderr, proc.stderr
+
+
+# -- a real Prometheus as the source -------------------------------------------------------------------
+
+
+@pytest.mark.prometheus
+def test_a_real_prometheus_gives_the_run_directory_s_slo_table(
+    report: ReportResult, smoke: Path, tmp_path: Path
+) -> None:
+    """The same samples through a real server: the event SLIs equal those read from the run directory.
+    (The breaker's time slices may differ: range-selector fetches carry no stale markers, so the last
+    value before the crash lingers for the lookback delta.)"""
+    from promserver import backfill, running_prometheus
+
+    run_summary = json.loads((report.out / "summary.json").read_text(encoding="utf-8"))
+    start, end = (str(run_summary[k] / 1000) for k in ("start_ms", "end_ms"))
+    blocks = backfill(smoke / "metrics.om", tmp_path / "blocks")
+    out = tmp_path / "prom-report"
+    with running_prometheus(blocks) as url:
+        argv = ["report", "--prometheus", url, "--start", start, "--end", end, "--out", str(out)]
+        rc = main(
+            [
+                *argv,
+                "--slos",
+                str(SLOS),
+                "--incidents",
+                str(smoke / "incidents.csv"),
+                "--notebook",
+                "slo_report",
+            ]
+        )
+    assert rc in (0, 1)
+    prom = {r["slo"]: r for r in json.loads((out / "summary.json").read_text(encoding="utf-8"))["slos"]}
+    for row in run_summary["slos"]:
+        if row["sli_kind"] in ("events", "latency"):
+            assert prom[row["slo"]]["sli"] == pytest.approx(row["sli"], rel=1e-9), row["slo"]
+    assert "SLO table" in (out / "slo_report.html").read_text(encoding="utf-8")
+
+
+# -- the pieces, hand-worked ---------------------------------------------------------------------------
+
+
+def test_grafana_display_rules_of_the_seed_dashboard() -> None:
+    import numpy as np
+
+    from sloanalysis.dashboard import (
+        DEFAULT_THRESHOLDS,
+        Threshold,
+        evaluate_panel,
+        format_value,
+        last_not_null,
+        legend,
+        load_dashboard,
+        map_value,
+        threshold_color,
+    )
+    from sloanalysis.promql import Engine
+    from sloanalysis.store import SeriesStore
+
+    _title, panels = load_dashboard(ROOT / "monitoring" / "seed" / "dashboard.json")
+    assert len(panels) == 11
+    assert [p.type for p in panels].count("stat") == 4
+    success, volume, breaker = panels[0], panels[1], panels[2]
+    # Panel 1: red below 90, yellow from 90, green from 95 (the last step at or below the value).
+    assert [threshold_color(v, success.thresholds) for v in (89.9, 90.0, 94.99, 95.0, 100.0)] == [
+        "red", "yellow", "yellow", "green", "green",
+    ]  # fmt: skip
+    # Panel 2 declares no thresholds: Grafana's defaults colour any daily volume from 80 USDT red.
+    assert volume.thresholds == DEFAULT_THRESHOLDS and not volume.thresholds_declared
+    assert threshold_color(698.71, volume.thresholds) == "red"
+    assert format_value(1472.3, volume.unit, volume.decimals) == "$1.47K"
+    assert format_value(698.714, volume.unit, volume.decimals) == "$698.71"
+    assert [map_value(v, breaker.mappings) for v in (0.0, 1.0, 2.0, 0.5)] == [
+        "Closed",
+        "Open",
+        "Half Open",
+        None,
+    ]
+    assert threshold_color(1.0, breaker.thresholds) == "yellow"
+    assert format_value(99.5, "percent") == "99.5%" and format_value(0.25, "s") == "250 ms"
+    assert format_value(None, "short") == "No data" and format_value(2500.0, "short") == "2.5 K"
+    labels = (("__name__", "x"), ("router_type", "kyc"))
+    assert legend("{{router_type}}", labels) == "kyc" and legend("", labels) == 'x{router_type="kyc"}'
+    assert (
+        last_not_null(np.array([1.0, np.nan, 3.0, np.nan])) == 3.0
+        and last_not_null(np.array([np.nan])) is None
+    )
+    assert threshold_color(5.0, (Threshold("green", None), Threshold("red", 10.0))) == "green"
+
+    # The breaker panel over a hand-made gauge: closed, then open for the last two scrapes.
+    store = SeriesStore()
+    ts = np.arange(0, 600_000, 15_000, dtype=np.int64)
+    store.add({"__name__": "tron_circuit_breaker_status", "job": "j"}, ts, (ts >= 570_000).astype(float))
+    data = evaluate_panel(Engine(store), breaker, 60_000, 585_000, 15_000)
+    assert len(data.series) == 1 and data.series[0].legend == "Status"
+    value = last_not_null(data.series[0].values)
+    assert value == 1.0 and map_value(value, breaker.mappings) == "Open"
+
+
+def test_rolling_budget_remaining_hand_worked() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from sloanalysis.reportdata import rolling_budget_remaining
+
+    # Ten minutes of 1,000 requests, one of them bad in minute 5; 99.9 % over a 10-minute period:
+    # after minute 5 one of 5 allowed bad requests is spent (80 % left), at minute 10 one of 10.
+    idx = pd.date_range("2026-01-01", periods=10, freq="1min", tz="UTC")
+    good = np.full(10, 1000.0)
+    good[4] = 999.0
+    frame = pd.DataFrame({"good": good, "valid": np.full(10, 1000.0), "present": True}, index=idx)
+    left = rolling_budget_remaining(frame, 0.999, 600_000).to_numpy()
+    assert left[:4] == pytest.approx([1.0] * 4)
+    assert left[4] == pytest.approx(0.8) and left[9] == pytest.approx(0.9)
+
+
+def test_gates_from_rows() -> None:
+    from sloanalysis.gates import alert_checks, slo_checks
+
+    checks = alert_checks(
+        [
+            {"alert": "A", "recall": 0.4, "precision": 1.0},
+            {"alert": "B", "recall": 1.0, "precision": 0.25},
+            {"alert": "C", "recall": None, "precision": None},
+            {"alert": "D", "recall": 0.5, "precision": 0.5},
+            {"alert": "(overall)", "recall": 0.0, "precision": 0.0},
+        ],
+        "alerts:x",
+        min_recall=0.5,
+        min_precision=0.5,
+    )
+    assert [(c.name, c.status) for c in checks] == [
+        ("A", "failed"), ("B", "failed"), ("C", "skipped"), ("D", "passed"),
+    ]  # fmt: skip
+    assert "recall 40% < 50%" in checks[0].message and "precision 25% < 50%" in checks[1].message
+    slo = slo_checks(
+        [
+            {"slo": "a", "objective": 0.999, "sli": 0.998, "met": False},
+            {"slo": "b", "objective": 0.99, "sli": None, "met": None},
+        ]
+    )
+    assert [c.status for c in slo] == ["failed", "skipped"] and "SLO a missed" in slo[0].message
