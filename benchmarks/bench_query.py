@@ -1,15 +1,25 @@
 """Range queries of the seed's alert and dashboard expressions: embedded engine vs a real Prometheus.
 
-    python benchmarks/bench_query.py [RUN_DIR] [--days 30] [--step 15s]
+    python benchmarks/bench_query.py [RUN_DIR] [--days 30] [--step 15s] [--blocks DIR] [--repeat 2]
+
+    e.g. tronsim run scenarios/reference-30d.yaml --out /tmp/ref30 --openmetrics
+         python benchmarks/bench_query.py /tmp/ref30 --blocks /tmp/ref30-blocks
 
 Loads a run directory (its ``samples.parquet``) or, without one, synthesises a store shaped like
-the simulator's metrics (``--days`` of 15 s scrapes). The store is written as OpenMetrics (timed:
-the writer's speed), backfilled with promtool into one block pass, and served by
-``/usr/bin/prometheus`` on 127.0.0.1. Every expression is then evaluated over the whole range at
-``--step`` by both backends, end to end into the same long DataFrame (the Prometheus side through
-prometheus-api-client, chunked below 11,000 points per series). The script prints one row per
-query with both times and their ratio, checks that the answers are equal (1e-9 relative), and
-reports the engine's time per million output points.
+the simulator's metrics (``--days`` of 15 s scrapes). Stale markers are dropped from the store
+first: OpenMetrics text cannot carry them, so the server holds the data without them, and both
+sides must answer over the same samples. The store is written as OpenMetrics, backfilled with
+promtool in one block pass (``--blocks`` keeps the blocks for the next run), and served by
+``/usr/bin/prometheus`` on 127.0.0.1.
+
+Every expression is then evaluated over the whole range at ``--step`` by both backends, end to
+end into the same long DataFrame: the Prometheus side through prometheus-api-client
+(``custom_query_range``, chunked below 11,000 points per series), with responses requested
+uncompressed (``Accept-Encoding: identity``, as ``PrometheusClient`` does on loopback: gzip
+costs more than it saves there) and frames built from numpy arrays. Both sides get one untimed
+warm-up query; each query is timed ``--repeat`` times per side and the best time kept. The
+script prints one row per query with both times and their ratio, checks that the answers are
+equal (1e-9 relative, NaN alike), and reports the engine's time per million output points.
 
 Evaluation steps start 7 s after the first sample, so Prometheus 2.42 (left-closed ranges) and the
 engine (3.x semantics) read the same samples.

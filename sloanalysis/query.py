@@ -127,30 +127,27 @@ def parse_time(value: TimeLike, *, reference_ms: int | None = None) -> int:
 # -- frames ------------------------------------------------------------------------------------
 
 
-def _str_column(per_series: Sequence[str], series_idx: np.ndarray, runs: np.ndarray | None) -> Any:
-    """A label column: value ``per_series[series_idx[i]]`` in row ``i``.
+def _str_column(per_series: Sequence[str], runs: np.ndarray) -> Any:
+    """A label column for rows grouped by series: ``per_series[i]`` repeated ``runs[i]`` times.
 
-    With ``runs`` (rows per series, rows grouped by series in order) the Arrow buffers are
-    built directly: each series' UTF-8 bytes repeated for its run, offsets from a cumsum.
+    The Arrow buffers are built directly: each series' UTF-8 bytes repeated for its run,
+    offsets from a cumsum (or an arange when every value has one length).
     """
-    if runs is not None:
-        encoded = [v.encode() for v in per_series]
-        lengths = np.array([len(b) for b in encoded], dtype=np.int64)
-        used = [b for b, c in zip(encoded, runs, strict=True) if c]
-        if used and all(b == used[0] for b in used):  # one value throughout: one repeat, no join
-            data = used[0] * int(runs.sum())
-        else:
-            data = b"".join(b * int(c) for b, c in zip(encoded, runs, strict=True))
-        n = int(runs.sum())
-        if bool((lengths[runs > 0] == lengths[runs > 0][:1]).all()):  # one length: no cumsum
-            offsets = np.arange(n + 1, dtype=np.int64) * (int(lengths[runs > 0][0]) if n else 0)
-        else:
-            offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.repeat(lengths, runs), out=offsets[1:])
-        # 64-bit offsets: the pandas ``str`` dtype stores large_string, so no cast follows.
-        arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    encoded = [v.encode() for v in per_series]
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    n = int(runs.sum())
+    used = [b for b, c in zip(encoded, runs, strict=True) if c]
+    if used and all(b == used[0] for b in used):  # one value throughout: one repeat, no join
+        data = used[0] * n
     else:
-        arr = pa.array(list(per_series), pa.string()).take(pa.array(series_idx, pa.int64()))
+        data = b"".join(b * int(c) for b, c in zip(encoded, runs, strict=True))
+    if len({len(b) for b in used}) <= 1:
+        offsets = np.arange(n + 1, dtype=np.int64) * (len(used[0]) if used else 0)
+    else:
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.repeat(lengths, runs), out=offsets[1:])
+    # 64-bit offsets: the pandas ``str`` dtype stores large_string, so no cast follows.
+    arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     if _STR_DTYPE is None:  # pragma: no cover
         return arr.to_pandas()
     return pd.array(arr, dtype=_STR_DTYPE)
@@ -184,13 +181,20 @@ def result_frame(
     if not _is_ordered(ranked, ts_ms):
         order = np.lexsort((ts_ms, ranked))
         series_idx, ts_ms, values, ranked = series_idx[order], ts_ms[order], values[order], ranked[order]
-    frame = pd.DataFrame({"timestamp": _timestamps(ts_ms), "value": values})
     # Rows now come in runs per series, in label order: label columns can be built from runs.
     sorted_labels = [labels[i] for i in order_of_labels]
     runs = np.bincount(ranked, minlength=len(labels)) if series_idx.size else np.zeros(len(labels), np.int64)
-    dicts = [dict(lab) for lab in sorted_labels]
+    return _frame_in_order(sorted_labels, runs, ts_ms, values)
+
+
+def _frame_in_order(
+    labels: Sequence[Labels], runs: np.ndarray, ts_ms: np.ndarray, values: np.ndarray
+) -> pd.DataFrame:
+    """The frame of rows already grouped by series (``runs[i]`` rows of ``labels[i]``, sorted)."""
+    frame = pd.DataFrame({"timestamp": _timestamps(ts_ms), "value": values})
+    dicts = [dict(lab) for lab in labels]
     for name in sorted({k for lab in labels for k, _ in lab}):
-        frame[name] = _str_column([d.get(name, "") for d in dicts], ranked, runs)
+        frame[name] = _str_column([d.get(name, "") for d in dicts], runs)
     return frame
 
 
@@ -281,6 +285,14 @@ def _frame_from_result(result: Any) -> pd.DataFrame:
         # Not a step grid (e.g. a range selector as an instant query): use the engine's own frame.
         return _normalise_frame(result.to_frame())
     n, t = values.shape
+    if all(labels[i] <= labels[i + 1] for i in range(n - 1)):
+        # The engine's own order (series sorted, steps ascending): no sorting, no row indices.
+        if bool(mask.all()):
+            return _frame_in_order(
+                labels, np.full(n, t, dtype=np.int64), np.tile(steps, n), values.reshape(-1)
+            )
+        ts = np.broadcast_to(steps, values.shape)[mask]
+        return _frame_in_order(labels, mask.sum(axis=1), ts, values[mask])
     if bool(mask.all()):
         rows = np.repeat(np.arange(n, dtype=np.int64), t)
         return result_frame(labels, rows, np.tile(steps, n), values.reshape(-1))

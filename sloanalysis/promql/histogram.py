@@ -155,9 +155,12 @@ def _bucket_quantile(
         return _q_edges(q, out)
     obs = c[-1]
     rank = q * obs
-    # First bucket (excluding +Inf) whose cumulative count reaches the rank.
-    reach = c[:-1] >= rank[None, :]
-    b = np.where(reach.any(axis=0), np.argmax(reach, axis=0), nb - 1)
+    # First bucket (excluding +Inf) whose cumulative count reaches the rank. Counts are
+    # non-decreasing here and NaN-free wherever the rank is not NaN (the envelope carries a NaN
+    # up to the total), so that is the number of buckets below the rank.
+    with np.errstate(invalid="ignore"):
+        b = np.count_nonzero(c[:-1] < rank[None, :], axis=0)
+    b = np.where(np.isnan(rank), nb - 1, b)
     cols = np.arange(s)
     end = bounds[np.minimum(b, nb - 1)]
     start = np.where(b > 0, bounds[np.maximum(b - 1, 0)], 0.0)
