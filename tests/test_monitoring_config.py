@@ -3,6 +3,7 @@ files (rule files, dashboard mount, provisioning paths, generated SLO rules) hol
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,7 +81,11 @@ def test_wiring_between_files() -> None:
             if source.startswith("."):
                 assert (MON / source).exists(), volume
     grafana = compose["services"]["grafana"]["volumes"]
-    mount = next(v for v in grafana if v.startswith("./dashboard.json:")).split(":")[1]
+    mount = next(v for v in grafana if v.startswith("./grafana/dashboards/")).split(":")[1]
+    # File provisioning wants the bare model: the same dashboard as monitoring/dashboard.json's wrapper.
+    bare = json.loads((MON / "grafana/dashboards/tron-payment.json").read_text())
+    assert bare == json.loads((MON / "dashboard.json").read_text())["dashboard"]
+    assert "panels" in bare and "dashboard" not in bare
     provider = yaml.safe_load((MON / "grafana/provisioning/dashboards/dashboards.yml").read_text())
     assert Path(mount).parent == Path(provider["providers"][0]["options"]["path"])
     datasource = yaml.safe_load((MON / "grafana/provisioning/datasources/prometheus.yml").read_text())
