@@ -1,6 +1,6 @@
 """``tronsim load``: drive a running service with a scenario's traffic and incidents, in real time.
 
-Arrivals are the simulation's own arrival processes (:func:`simulator.model._arrivals`: a
+Arrivals are the simulation's own arrival processes (:func:`simulator.model.arrivals`: a
 non-homogeneous Poisson process per stream, minute-step diurnal rates, bursts, incident rates)
 run on a :class:`~simulator.realtime.RealtimeEnv` aligned with the service's epoch and speed,
 which it reads from ``GET /admin/timeline``. So the load generator and the service agree on
@@ -35,7 +35,7 @@ import numpy as np
 import simpy
 
 from simulator.api import encode_address
-from simulator.model import _arrivals
+from simulator.model import arrivals
 from simulator.randomness import Draws, cumulative
 from simulator.realtime import RealtimeEnv
 from simulator.scenario import PRIORITIES, ROLES, ROUTER_TYPES, Scenario
@@ -263,7 +263,7 @@ class LoadGenerator:
                 "flood": lambda t: conditions().flood_rate,
             }
             for kind, rate_at in streams.items():
-                env.process(_arrivals(senv, rate_at, change_points, draws, partial(arrive, kind)))
+                env.process(arrivals(senv, rate_at, change_points, draws, partial(arrive, kind)))
             end_of_scenario = started + env.real_delay(sc.duration - env.now)
             while (
                 time.perf_counter() < min(deadline, end_of_scenario) and self.result.sent < self.max_requests

@@ -67,7 +67,7 @@ def _payout_records(service: PayoutService, end: float) -> PayoutRecords:
     )
 
 
-def _arrivals(
+def arrivals(
     env: simpy.Environment,
     rate_at: Callable[[float], float],
     change_points: list[float],
@@ -148,13 +148,13 @@ def simulate(
                 progress(env.now)
 
     env.process(incident_driver(env))
-    env.process(_arrivals(env, poll_rate, change_points, draws, lambda: service.arrive("poll")))
+    env.process(arrivals(env, poll_rate, change_points, draws, lambda: service.arrive("poll")))
     payout_arrival = (
         service.arrive_mmc if scenario.network.mode == "mmc" else lambda: service.arrive("payout")
     )
-    env.process(_arrivals(env, payout_rate, change_points, draws, payout_arrival))
+    env.process(arrivals(env, payout_rate, change_points, draws, payout_arrival))
     env.process(
-        _arrivals(
+        arrivals(
             env,
             lambda t: service.conditions.stuffing_rate,
             change_points,
@@ -163,7 +163,7 @@ def simulate(
         )
     )
     env.process(
-        _arrivals(
+        arrivals(
             env,
             lambda t: service.conditions.flood_rate,
             change_points,

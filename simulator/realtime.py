@@ -1,6 +1,6 @@
 """Runs the simulator's SimPy-style process generators in real time on an asyncio loop.
 
-The payout service's processes (``PayoutService._process_payout``, ``_complete``, the breaker's
+The payout service's processes (``PayoutService.process_payout``, ``_complete``, the breaker's
 wake-ups, the workload's arrival processes) are generators that yield ``env.timeout(delay)``
 and pool-hand-over events, and read ``env.now``. :class:`RealtimeEnv` offers exactly that
 surface, so live mode runs the same generators as the simulation instead of a copy of them:

@@ -55,7 +55,7 @@ class Scraper:
 
     def _scrape(self, k: int) -> None:
         svc = self.service
-        self._refresh_process_gauges()
+        self.refresh_process_gauges()
         if svc.down:
             self._up[k] = 0.0
             self._stale[k] = self._was_up
@@ -71,7 +71,7 @@ class Scraper:
         self._up[k] = 1.0
         self._was_up = True
 
-    def _refresh_process_gauges(self) -> None:
+    def refresh_process_gauges(self) -> None:
         """Gauges the service sets at scrape time (the seed updates system metrics per scrape)."""
         svc, m, c = self.service, self.service.metrics, self.service.conditions
         p = svc.cfg.process

@@ -97,12 +97,12 @@ class LivePayoutService(PayoutService):
 
     records: dict[int, PayoutRecord]
 
-    def _finalize(self, payout: Payout, status: str, error: str, duration: float) -> None:
+    def finalize(self, payout: Payout, status: str, error: str, duration: float) -> None:
         record = self.records.get(payout.id)
         if record is not None:
             record.finals += 1
             record.status, record.error, record.updated = status, error, self.epoch()
-        super()._finalize(payout, status, error, duration)
+        super().finalize(payout, status, error, duration)
 
 
 class LiveServer:
@@ -231,7 +231,7 @@ class LiveServer:
         wait = pool.acquire()
         if wait is not None:
             await cast(Any, wait).future
-        duration, failed = svc._db_time()
+        duration, failed = svc.db_time()
         await asyncio.sleep(self.env.real_delay(duration))
         if svc.generation != gen:
             return None
@@ -254,25 +254,25 @@ class LiveServer:
         except BodyError as exc:
             if exc.labels is not None:  # a payout with a bad amount or address: counted as rejected
                 payout = self._new_payout(who, exc.labels[0], exc.labels[1], 0.0, "")
-                svc._finalize(payout, "rejected", "validation_error", time.perf_counter() - started)
+                svc.finalize(payout, "rejected", "validation_error", time.perf_counter() - started)
             return self._answer(started, 422, {"detail": exc.detail})
-        await asyncio.sleep(env.real_delay(svc._handler_time()))
+        await asyncio.sleep(env.real_delay(svc.handler_time()))
         if svc.generation != gen:
             return self._reset(request)
         payout = self._new_payout(who, body.router, body.priority, body.amount, body.recipient)
         pid = payout_id(payout.id)
         svc.tick_breaker()
         if not svc.breaker.accepting:
-            svc._finalize(payout, "rejected", "circuit_breaker_open", time.perf_counter() - started)
+            svc.finalize(payout, "rejected", "circuit_breaker_open", time.perf_counter() - started)
             status = 503 if svc.breaker.reason == "failures" else 422
             return self._answer(
                 started, status, {"detail": "circuit breaker open", "payout_id": pid, "status": "rejected"}
             )
         check = svc.limits.reserve(payout.reserved_epoch, payout.amount)
         if not check.ok:
-            svc._on_transition(svc.breaker.trip_limit(env.now, check.limit, check.reset_at - svc.t0))
-            svc._schedule_tick(check.reset_at - svc.t0)
-            svc._finalize(payout, "rejected", f"{check.limit}_exceeded", time.perf_counter() - started)
+            svc.on_transition(svc.breaker.trip_limit(env.now, check.limit, check.reset_at - svc.t0))
+            svc.schedule_tick(check.reset_at - svc.t0)
+            svc.finalize(payout, "rejected", f"{check.limit}_exceeded", time.perf_counter() - started)
             return self._answer(
                 started, 422, {"detail": f"{check.limit} exceeded", "payout_id": pid, "status": "rejected"}
             )
@@ -281,7 +281,7 @@ class LiveServer:
             return self._reset(request)
         if db[1]:
             svc.limits.release(payout.reserved_epoch, svc.epoch(), payout.amount)
-            svc._finalize(payout, "failed", "database_error", time.perf_counter() - started)
+            svc.finalize(payout, "failed", "database_error", time.perf_counter() - started)
             return self._answer(started, 500, {"detail": "database error", "payout_id": pid})
         svc.pending[payout.id] = payout
         record = svc.records[payout.id]
@@ -292,15 +292,14 @@ class LiveServer:
                 amount_usdt=payout.amount, router_type=payout.router, request_id=f"req_{payout.id:08d}",
                 event_type="payout_request",
             )  # fmt: skip
-        env.process(svc._process_payout(payout))
+        env.process(svc.process_payout(payout))
         return self._answer(started, 202, record.to_json())
 
     def _new_payout(
         self, who: Principal, router: str, priority: str, amount: float, recipient: str
     ) -> Payout:
         svc = self.svc
-        n = svc._next_payout_id
-        svc._next_payout_id += 1
+        n = svc.new_payout_id()
         svc.stats["payouts_submitted"] += 1
         epoch = svc.epoch()
         payout = Payout(n, router, priority, amount, self.env.now, epoch, who.user_id)
@@ -316,7 +315,7 @@ class LiveServer:
         db = await self._database("find")
         if db is None:
             return self._reset(request)
-        await asyncio.sleep(self.env.real_delay(svc._handler_time()))
+        await asyncio.sleep(self.env.real_delay(svc.handler_time()))
         if db[1]:
             return self._answer(started, 500, {"detail": "database error"})
         text = request.match_info["payout_id"]
@@ -332,12 +331,12 @@ class LiveServer:
 
     # -- operations endpoints ------------------------------------------------------------------
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        Scraper._refresh_process_gauges(cast(Scraper, self._gauges))
+        Scraper.refresh_process_gauges(cast(Scraper, self._gauges))
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.svc.metrics.registry), headers={"Content-Type": content_type})
 
     async def _mongo_check(self) -> dict[str, Any]:
-        duration, failed = self.svc._db_time()
+        duration, failed = self.svc.db_time()
         await asyncio.sleep(self.env.real_delay(duration))
         return health.database_check(duration, failed)
 

@@ -123,10 +123,15 @@ class PayoutService:
     def epoch(self) -> float:
         return self.t0 + self.env.now
 
-    def _handler_time(self) -> float:
+    def new_payout_id(self) -> int:
+        n = self._next_payout_id
+        self._next_payout_id += 1
+        return n
+
+    def handler_time(self) -> float:
         return self.draws.lognormal(*self._handler) * self.conditions.handler_factor
 
-    def _db_time(self) -> tuple[float, bool]:
+    def db_time(self) -> tuple[float, bool]:
         """(duration, failed): an operation slower than the database time-out fails at the time-out."""
         median, sigma = self._db
         t = self.draws.lognormal(median, sigma) * self.conditions.db_factor
@@ -167,7 +172,7 @@ class PayoutService:
             client = int(self._clients * v * v)  # a few clients send most requests
         if not self.rate_limiter.allow(role, client, self.env.now):
             self.metrics.hot.rate_limited[endpoint, role](1.0)
-            self._record_request(self._handler_time() * 0.2, 429)
+            self._record_request(self.handler_time() * 0.2, 429)
             if self.log is not None and stats[429] % 100 == 1:
                 self._security(
                     "rate_limit_exceeded", f"{role}-{client}", {"endpoint": endpoint, "role": role}
@@ -177,7 +182,7 @@ class PayoutService:
 
     def _auth_failure(self, failure_type: str, status: int, endpoint: str) -> None:
         self.metrics.hot.auth_failures[failure_type](1.0)
-        self._record_request(self._handler_time() * 0.2, status)
+        self._record_request(self.handler_time() * 0.2, status)
         if self.log is not None:
             self._security(
                 f"authentication_{failure_type}", "anonymous", {"endpoint": endpoint, "status": status}
@@ -199,14 +204,14 @@ class PayoutService:
         wait = self.db.acquire()
         if wait is not None:
             yield wait
-        db_time, db_failed = self._db_time()
+        db_time, db_failed = self.db_time()
         yield env.timeout(db_time)
         if self.generation != gen:
             return
         self.db.release()
         self.active_requests -= 1
         self.metrics.hot.db_find(db_time)
-        self._record_request(env.now - start + self._handler_time(), 500 if db_failed else 200)
+        self._record_request(env.now - start + self.handler_time(), 500 if db_failed else 200)
 
     # -- payout submission ---------------------------------------------------------------------
     def _serve_payout(self, role: str, client: int) -> Process:
@@ -216,33 +221,32 @@ class PayoutService:
         priority = PRIORITIES[d.choice(self._priorities)]
         a = self.load.amounts
         amount = round(min(a.maximum, max(a.minimum, d.lognormal(a.median, a.sigma) * c.amount_factor)), 2)
-        handler = self._handler_time()
+        handler = self.handler_time()
         payout = Payout(
-            self._next_payout_id, router, priority, amount, start, self.epoch(), f"{role}-{client}"
+            self.new_payout_id(), router, priority, amount, start, self.epoch(), f"{role}-{client}"
         )
-        self._next_payout_id += 1
         self.stats["payouts_submitted"] += 1
         if d.uniform() < self.load.invalid_payout_share:
-            self._finalize(payout, "rejected", "validation_error", handler)
+            self.finalize(payout, "rejected", "validation_error", handler)
             self._record_request(handler, 422)
             return
         self.tick_breaker()
         if not self.breaker.accepting:
-            self._finalize(payout, "rejected", "circuit_breaker_open", handler)
+            self.finalize(payout, "rejected", "circuit_breaker_open", handler)
             self._record_request(handler, 503 if self.breaker.reason == "failures" else 422)
             return
         check = self.limits.reserve(payout.reserved_epoch, amount)
         if not check.ok:
-            self._on_transition(self.breaker.trip_limit(self.env.now, check.limit, check.reset_at - self.t0))
-            self._schedule_tick(check.reset_at - self.t0)
-            self._finalize(payout, "rejected", f"{check.limit}_exceeded", handler)
+            self.on_transition(self.breaker.trip_limit(self.env.now, check.limit, check.reset_at - self.t0))
+            self.schedule_tick(check.reset_at - self.t0)
+            self.finalize(payout, "rejected", f"{check.limit}_exceeded", handler)
             self._record_request(handler, 422)
             return
         self.active_requests += 1
         wait = self.db.acquire()
         if wait is not None:
             yield wait
-        db_time, db_failed = self._db_time()
+        db_time, db_failed = self.db_time()
         yield self.env.timeout(db_time)
         if self.generation != gen:
             return
@@ -252,7 +256,7 @@ class PayoutService:
         duration = self.env.now - start + handler
         if db_failed:
             self.limits.release(payout.reserved_epoch, self.epoch(), amount)
-            self._finalize(payout, "failed", "database_error", duration)
+            self.finalize(payout, "failed", "database_error", duration)
             self._record_request(duration, 500)
             return
         self.pending[payout.id] = payout
@@ -263,7 +267,7 @@ class PayoutService:
                 user_id=payout.client, amount_usdt=amount, router_type=router,
                 request_id=f"req_{payout.id:08d}", event_type="payout_request",
             )  # fmt: skip
-        self.env.process(self._process_payout(payout))
+        self.env.process(self.process_payout(payout))
 
     # -- M/M/c mode (network.mode: mmc) -------------------------------------------------------
     def arrive_mmc(self) -> None:
@@ -272,8 +276,7 @@ class PayoutService:
         d = self.draws
         router = ROUTER_TYPES[d.choice(self._routers)]
         priority = PRIORITIES[d.choice(self._priorities)]
-        payout = Payout(self._next_payout_id, router, priority, 0.0, self.env.now, self.epoch(), "mmc")
-        self._next_payout_id += 1
+        payout = Payout(self.new_payout_id(), router, priority, 0.0, self.env.now, self.epoch(), "mmc")
         self.stats["payouts_submitted"] += 1
         self.pending[payout.id] = payout
         self._record_request(0.0, 202)
@@ -289,10 +292,10 @@ class PayoutService:
         yield env.timeout(self.draws.exponential(self.scenario.network.service_mean))
         self.workers.release()
         del self.pending[payout.id]
-        self._finalize(payout, "confirmed", "", env.now - payout.submitted)
+        self.finalize(payout, "confirmed", "", env.now - payout.submitted)
 
     # -- payout processing ---------------------------------------------------------------------
-    def _process_payout(self, payout: Payout) -> Process:
+    def process_payout(self, payout: Payout) -> Process:
         gen, env, net = self.generation, self.env, self.network
         payout.queued = env.now
         wait = self.workers.acquire(
@@ -363,7 +366,7 @@ class PayoutService:
                 if final_at is None and env.now >= sent + self.scenario.network.expiration:
                     # Head block passed the expiration: rebuild and re-sign (a new attempt).
                     self.metrics.tron_network_errors_total.labels("expired", "broadcast").inc()
-                    self._on_transition(self.breaker.record_failure(env.now))
+                    self.on_transition(self.breaker.record_failure(env.now))
                     error = "expired"
                     break
         self.workers.release()
@@ -375,9 +378,9 @@ class PayoutService:
         if error:
             m.tron_network_errors_total.labels(error, operation).inc()
             if breaker:
-                self._on_transition(self.breaker.record_failure(self.env.now))
+                self.on_transition(self.breaker.record_failure(self.env.now))
         elif breaker:
-            self._on_transition(self.breaker.record_success(self.env.now))
+            self.on_transition(self.breaker.record_success(self.env.now))
 
     def _complete(self, payout: Payout, status: str, error: str, gen: int) -> Process:
         """Write the final state to the database, then record it."""
@@ -385,7 +388,7 @@ class PayoutService:
         wait = self.db.acquire()
         if wait is not None:
             yield wait
-        db_time, _ = self._db_time()
+        db_time, _ = self.db_time()
         yield self.env.timeout(db_time)
         if self.generation != gen:
             return
@@ -395,9 +398,9 @@ class PayoutService:
         if status != "confirmed":
             self.limits.release(payout.reserved_epoch, self.epoch(), payout.amount)
         self.pending.pop(payout.id, None)
-        self._finalize(payout, status, error, self.env.now - payout.submitted)
+        self.finalize(payout, status, error, self.env.now - payout.submitted)
 
-    def _finalize(self, payout: Payout, status: str, error: str, duration: float) -> None:
+    def finalize(self, payout: Payout, status: str, error: str, duration: float) -> None:
         m = self.metrics
         m.payout_requests_total.labels(payout.router, payout.priority, status).inc()
         m.payout_amount_usdt_total.labels(payout.router).inc(payout.amount)
@@ -428,9 +431,9 @@ class PayoutService:
 
     # -- breaker bookkeeping -------------------------------------------------------------------
     def tick_breaker(self) -> None:
-        self._on_transition(self.breaker.tick(self.env.now))
+        self.on_transition(self.breaker.tick(self.env.now))
 
-    def _on_transition(self, tr: Transition | None) -> None:
+    def on_transition(self, tr: Transition | None) -> None:
         if tr is None:
             return
         self.breaker_seconds[tr.old.label] = (
@@ -440,7 +443,7 @@ class PayoutService:
         self.transitions.append(Transition(self.epoch(), tr.old, tr.new, tr.reason))
         self.metrics.circuit_breaker_status.set(int(tr.new))
         if tr.new is BreakerState.OPEN and tr.reason == "failures":
-            self._schedule_tick(self.breaker.until)
+            self.schedule_tick(self.breaker.until)
         if self.log is not None:
             daily, hourly = self.limits.usage(self.epoch())
             self.log.emit(
@@ -449,7 +452,7 @@ class PayoutService:
                 daily_usage=round(daily, 2), hourly_usage=round(hourly, 2), event_type="circuit_breaker",
             )  # fmt: skip
 
-    def _schedule_tick(self, at: float) -> None:
+    def schedule_tick(self, at: float) -> None:
         """Wake at ``at`` (seconds from start) so time-driven transitions happen without traffic."""
 
         def wake(env: simpy.Environment, delay: float) -> Process:
@@ -490,4 +493,4 @@ class PayoutService:
         self.workers = Pool(self.env, self.cfg.payout_workers)
         self.stats["payouts_recovered"] += len(self.pending)
         for payout in sorted(self.pending.values(), key=lambda p: p.id):
-            self.env.process(self._process_payout(payout))
+            self.env.process(self.process_payout(payout))
