@@ -29,6 +29,7 @@ engine (3.x semantics) read the same samples.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -46,35 +48,18 @@ from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_duration
 from sloanalysis.sources.openmetrics import write_openmetrics
 from sloanalysis.store import SeriesStore, is_stale
 
-SEED_EXPRS = [
-    'rate(tron_payment_requests_total{status="confirmed"}[5m]) / rate(tron_payment_requests_total[5m]) * 100',
-    "increase(tron_payout_amount_usdt_total[24h])",
-    "tron_circuit_breaker_status",
-    "tron_pending_payouts_count",
-    "histogram_quantile(0.50, rate(tron_payout_processing_duration_seconds_bucket[5m]))",
-    "histogram_quantile(0.95, rate(tron_payout_processing_duration_seconds_bucket[5m]))",
-    "histogram_quantile(0.99, rate(tron_payout_processing_duration_seconds_bucket[5m]))",
-    "histogram_quantile(0.50, rate(tron_network_latency_seconds_bucket[5m]))",
-    "histogram_quantile(0.95, rate(tron_network_latency_seconds_bucket[5m]))",
-    "rate(tron_payment_requests_total[5m])",
-    "tron_daily_limit_usage_usdt",
-    "tron_hourly_limit_usage_usdt",
-    "rate(tron_authentication_failures_total[5m])",
-    "rate(tron_rate_limit_violations_total[5m])",
-    "tron_memory_usage_bytes / 1024 / 1024",
-    "tron_cpu_usage_percent",
-    "tron_circuit_breaker_status == 1",
-    'rate(tron_payment_requests_total{status="failed"}[5m]) / rate(tron_payment_requests_total[5m]) > 0.1',
-    "tron_daily_limit_usage_usdt > 9000",
-    "tron_pending_payouts_count > 50",
-    "histogram_quantile(0.95, rate(tron_payout_processing_duration_seconds_bucket[5m])) > 30",
-    "histogram_quantile(0.95, rate(tron_network_latency_seconds_bucket[5m])) > 10",
-    "rate(tron_authentication_failures_total[5m]) > 10",
-    "rate(tron_rate_limit_violations_total[5m]) > 5",
-    'up{job="tron-payment-api"} == 0',
-    "tron_memory_usage_bytes / 1024 / 1024 > 800",
-    "tron_cpu_usage_percent > 80",
-]
+SEED = Path(__file__).resolve().parents[1] / "monitoring" / "seed"
+
+
+def seed_expressions() -> list[str]:
+    """The seed's dashboard targets, then its alert expressions, as shipped in monitoring/seed/."""
+    dashboard = json.loads((SEED / "dashboard.json").read_text())["dashboard"]
+    panels = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((SEED / "alerting-rules.yml").read_text())
+    return panels + [r["expr"] for g in rules["groups"] for r in g["rules"]]
+
+
+SEED_EXPRS = seed_expressions()
 T0 = 1_700_000_000_000
 SCRAPE = 15_000
 
