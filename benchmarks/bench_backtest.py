@@ -383,7 +383,13 @@ def without_stale_markers(store: SeriesStore) -> SeriesStore:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", nargs="?", default="/tmp/ref30", type=Path)
+    ap.add_argument(
+        "run_dir",
+        nargs="?",
+        default=Path(__file__).resolve().parents[1] / "runs" / "reference-30d",
+        type=Path,
+        help="the 30-day run (default runs/reference-30d, made by make bench)",
+    )
     ap.add_argument("--blocks", type=Path, help="backfilled TSDB blocks of the run (made here if absent)")
     ap.add_argument("--promtool", action="store_true", help="also time promtool create-blocks-from rules")
     ap.add_argument("--cap", type=float, default=1800.0, help="seconds allowed to --promtool")
