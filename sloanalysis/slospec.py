@@ -547,20 +547,34 @@ def _parse_own(doc: dict[str, Any], ctx: _Ctx) -> list[SLO]:
         alerting = _own_alerting(
             b.get("alerting"), c.at("alerting"), _camel(f"{service}-{name}") + "BudgetBurn", objective, sli
         )
-        out.append(
-            SLO(
-                name=name,
-                service=service,
-                objective=objective,
-                period_ms=period,
-                sli=sli,
-                alerting=alerting,
-                description=str(b.get("description") or ""),
-                labels={**labels, **_labels(b.get("labels"), c.at("labels"))},
-                source=ctx.source,
-            )
-        )
+        out.append(_entry_slo(b, c, ctx, labels, name, service, objective, period, sli, alerting))
     return out
+
+
+def _entry_slo(
+    b: dict[str, Any],
+    c: _Ctx,
+    ctx: _Ctx,
+    labels: dict[str, str],
+    name: str,
+    service: str,
+    objective: float,
+    period_ms: int,
+    sli: SLI,
+    alerting: Alerting,
+) -> SLO:
+    """An SLO from one entry of a file's list: the entry's description and labels over the file's."""
+    return SLO(
+        name=name,
+        service=service,
+        objective=objective,
+        period_ms=period_ms,
+        sli=sli,
+        alerting=alerting,
+        description=str(b.get("description") or ""),
+        labels={**labels, **_labels(b.get("labels"), c.at("labels"))},
+        source=ctx.source,
+    )
 
 
 # -- Sloth prometheus/v1 ----------------------------------------------------------------------
@@ -637,19 +651,7 @@ def _parse_sloth(doc: dict[str, Any], ctx: _Ctx, default_period_ms: int) -> list
             page_annotations=page_ann,
             ticket_annotations=ticket_ann,
         )
-        out.append(
-            SLO(
-                name=name,
-                service=service,
-                objective=objective,
-                period_ms=default_period_ms,
-                sli=sli,
-                alerting=alerting,
-                description=str(b.get("description") or ""),
-                labels={**labels, **_labels(b.get("labels"), c.at("labels"))},
-                source=ctx.source,
-            )
-        )
+        out.append(_entry_slo(b, c, ctx, labels, name, service, objective, default_period_ms, sli, alerting))
     return out
 
 

@@ -21,7 +21,13 @@ from itertools import pairwise
 
 import numpy as np
 
-from sloanalysis.promql.rangefuncs import Window, _reset_correction, extrapolate, instant_change
+from sloanalysis.promql.rangefuncs import (
+    Window,
+    _reset_correction,
+    extrapolate,
+    extrapolation_times,
+    instant_change,
+)
 
 BATCHED = frozenset(
     {
@@ -295,11 +301,9 @@ def _extrapolate_block(
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         result = last_v - first_v
         result = result + correction
-        to_start = (first_t - start) / 1000.0
-        to_end = (end - last_t) / 1000.0
-        sampled = (last_t - first_t) / 1000.0
-        avg_gap = sampled / np.maximum(count - 1, 1)
-        threshold = avg_gap * 1.1
+        to_start, to_end, sampled, avg_gap, threshold = extrapolation_times(
+            first_t, last_t, start, end, count
+        )
         if prometheus2:
             clamp_against = to_start
             interval = sampled + np.where(to_start < threshold, to_start, avg_gap / 2)

@@ -293,6 +293,17 @@ def _reset_correction(w: Window) -> np.ndarray:
     return total
 
 
+def extrapolation_times(
+    first_t: np.ndarray, last_t: np.ndarray, start: np.ndarray, end: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds to the window start and end, sampled span, average gap and the 1.1x gap threshold."""
+    to_start = (first_t - start) / 1000.0
+    to_end = (end - last_t) / 1000.0
+    sampled = (last_t - first_t) / 1000.0
+    avg_gap = sampled / np.maximum(count - 1, 1)
+    return to_start, to_end, sampled, avg_gap, avg_gap * 1.1
+
+
 def extrapolate(
     first_v: np.ndarray,
     last_v: np.ndarray,
@@ -317,11 +328,9 @@ def extrapolate(
         result = last_v - first_v
         if correction is not None:
             result = result + correction
-        to_start = (first_t - start) / 1000.0
-        to_end = (end - last_t) / 1000.0
-        sampled = (last_t - first_t) / 1000.0
-        avg_gap = sampled / np.maximum(count - 1, 1)
-        threshold = avg_gap * 1.1
+        to_start, to_end, sampled, avg_gap, threshold = extrapolation_times(
+            first_t, last_t, start, end, count
+        )
         if prometheus2:
             # Prometheus 2.x clamps at the counter's zero point before the threshold test.
             if is_counter:
