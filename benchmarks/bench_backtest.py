@@ -9,7 +9,7 @@ start excluded) does the same evaluation. Every rule's expression is sent as a r
 group's evaluation grid over the whole span (chunked at 11,000 points per series, the server's
 limit), into numpy arrays over plain HTTP; alerting rules then go through the same ``for`` /
 ``keep_firing_for`` state machine and label templating as the embedded side
-(``sloanalysis.alerting._alerts``), so only the expression evaluation differs. Rules are taken in
+(``sloanalysis.rules.manager._alerts``), so only the expression evaluation differs. Rules are taken in
 the embedded side's dependency order. The server stores no recorded series, so a selector of a
 recorded metric is replaced by the recording rule's own (already inlined) expression, with the
 rule's labels attached by ``label_replace`` and:
@@ -55,7 +55,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from promserver import PROMTOOL, backfill, running_prometheus  # noqa: E402
 
-from sloanalysis.alerting import (  # noqa: E402
+from sloanalysis.formatting import render  # noqa: E402
+from sloanalysis.promql.parse import parse  # noqa: E402
+from sloanalysis.rules.manager import (  # noqa: E402
     RuleEvaluation,
     _Activation,
     _alerts,
@@ -63,9 +65,7 @@ from sloanalysis.alerting import (  # noqa: E402
     eval_times,
     evaluate_rules,
 )
-from sloanalysis.output import render  # noqa: E402
-from sloanalysis.promql.parse import parse  # noqa: E402
-from sloanalysis.rules import AlertingRule, RecordingRule, Rule, RuleGroup, load_rules  # noqa: E402
+from sloanalysis.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup, load_rules  # noqa: E402
 from sloanalysis.sources.rundir import load_run  # noqa: E402
 from sloanalysis.store import METRIC_NAME, Labels, Matcher, SeriesStore, is_stale, make_labels  # noqa: E402
 
@@ -331,7 +331,13 @@ def ensure_run(run_dir: Path) -> None:
 
 
 def generate_rules(out: Path) -> None:
-    cmd = [sys.executable, "-m", "sloanalysis.cli", "generate-rules", str(REPO / "slos/tron-payment.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sloanalysis.cli",
+        "generate-rules",
+        str(REPO / "slos/tron-payment.yaml"),
+    ]
     subprocess.run([*cmd, "--out", str(out)], check=True, cwd=REPO)
 
 

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.capacity import load_sweep, run_sweep
-from simulator.executors import DaskExecutor, LocalExecutor
+from simulator.capacity.executors import DaskExecutor, LocalExecutor
+from simulator.capacity.sweep import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = f"""
@@ -68,7 +68,7 @@ def main() -> int:
     from distributed import LocalCluster
 
     def local2() -> LocalExecutor:
-        return LocalExecutor(2, preload=["simulator.capacity"])
+        return LocalExecutor(2, preload=["simulator.capacity.sweep"])
 
     ways = {
         "1 core (in process)": lambda: timed(sweep, lambda: LocalExecutor(1)),

@@ -31,8 +31,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.live import free_port  # noqa: E402
-from simulator.loadgen import LoadGenerator, LoadResult  # noqa: E402
+from simulator.live.loadgen import LoadGenerator, LoadResult  # noqa: E402
+from simulator.live.stack import free_port  # noqa: E402
 from simulator.scenario import load_scenario, with_overrides  # noqa: E402
 
 SCENARIO = {
@@ -98,7 +98,7 @@ asyncio.run(main())
 
 def closed_loop(url: str, keys: dict, seconds: float, processes: int, concurrency: int) -> dict:
     """``processes`` drivers with ``concurrency`` workers each, sending back to back."""
-    from simulator.api import encode_address
+    from simulator.live.api import encode_address
 
     body = json.dumps(
         {

@@ -115,7 +115,7 @@ def cmd_export_openmetrics(args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from simulator.capacity import capacity_command  # imported on use: keeps `run` start-up lean
+    from simulator.capacity.sweep import capacity_command  # imported on use: keeps `run` start-up lean
 
     return capacity_command(args)
 
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--scheduler-timeout", type=float, default=10.0, help="seconds to reach it (10)")
     cap.add_argument("--format", choices=("table", "json"), default="table")
     cap.set_defaults(_run=cmd_capacity)
-    from simulator import livecli  # serve, load: aiohttp is imported only when they run
+    from simulator.live import cli as livecli  # serve, load: aiohttp is imported only when they run
 
     livecli.add_commands(sub)
     return parser

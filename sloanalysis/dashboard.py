@@ -12,7 +12,7 @@ through the embedded engine; the pure helpers below reproduce Grafana's display 
   value; an empty format shows the whole label set);
 - units format numbers as Grafana's ``percent``, ``currencyUSD``, ``s``, ``reqps`` and ``short``.
 
-Drawing lives in :mod:`sloanalysis.plots`.
+Drawing lives in :mod:`sloanalysis.report.plots`.
 """
 
 from __future__ import annotations

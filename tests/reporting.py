@@ -13,8 +13,8 @@ from pathlib import Path
 from simulator.export import write_run
 from simulator.model import simulate
 from simulator.scenario import load_scenario, scenario_from_dict
-from sloanalysis.report import ReportResult, build_report
-from sloanalysis.reportdata import Inputs
+from sloanalysis.report.build import ReportResult, build_report
+from sloanalysis.report.context import Inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOS = ROOT / "slos" / "tron-payment.yaml"

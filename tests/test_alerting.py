@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from sloanalysis.alerting import eval_times, evaluate_rules, xxhash64
-from sloanalysis.rules import parse_rules
+from sloanalysis.rules.manager import eval_times, evaluate_rules, xxhash64
+from sloanalysis.rules.model import parse_rules
 from sloanalysis.store import SeriesStore, is_stale
 
 MIN = 60_000

@@ -7,7 +7,7 @@ from typing import Any
 import promql_parser
 import pytest
 
-from sloanalysis.alerttable import Approach, Measured, alert_table, approaches
+from sloanalysis.slo.workbook import Approach, Measured, alert_table, approaches
 
 S, M, H, D = 1_000, 60_000, 3_600_000, 86_400_000
 PERIOD = 30 * D

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 from promserver import PROMTOOL, backfill, running_prometheus
 
-from sloanalysis.alerting import evaluate_rules
-from sloanalysis.rules import AlertingRule, RecordingRule, RuleGroup, load_rules
+from sloanalysis.rules.manager import evaluate_rules
+from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, load_rules
 from sloanalysis.sources.openmetrics import read_openmetrics
 from sloanalysis.sources.prometheus import fetch_samples
 from sloanalysis.store import SeriesStore, is_stale
@@ -186,7 +186,7 @@ def test_generated_recording_rules_match_promtool(smoke: tuple[Path, SeriesStore
         for r in g.rules
         if isinstance(r, RecordingRule) and not any(name in r.expr for name in records)
     ]
-    from sloanalysis.rules import dump_rule_groups
+    from sloanalysis.rules.model import dump_rule_groups
 
     layer = tmp_path / "layer1.yml"
     layer.write_text(dump_rule_groups([RuleGroup("layer1", None, tuple(first))]))

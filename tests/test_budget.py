@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sloanalysis.budget import (
+from sloanalysis.slo.budget import (
     budget_minutes,
     budget_spent,
     burn_down,
@@ -23,7 +23,7 @@ from sloanalysis.budget import (
     time_to_exhaustion_ms,
     timeslice_frame,
 )
-from sloanalysis.slospec import SLO, Alerting, EventsSLI, TimesliceSLI
+from sloanalysis.slo.spec import SLO, Alerting, EventsSLI, TimesliceSLI
 
 MIN = 60_000
 HOUR = 60 * MIN

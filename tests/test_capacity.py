@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.capacity import (
+from simulator.capacity.executors import LocalExecutor
+from simulator.capacity.sweep import (
     SweepError,
     _crossing,
     knee,
@@ -22,7 +23,6 @@ from simulator.capacity import (
     run_sweep,
     t975,
 )
-from simulator.executors import LocalExecutor
 from simulator.export import write_run
 from simulator.model import PayoutRecords, simulate
 from simulator.scenario import load_scenario, with_overrides
@@ -220,7 +220,7 @@ def test_interrupted_sweep_resumes_with_identical_results(tmp_path: Path) -> Non
         pd.read_parquet(tmp_path / "whole" / "results.parquet"),
     )
     # Same sweep, two local worker processes: the same numbers.
-    two = LocalExecutor(2, preload=["simulator.capacity"])
+    two = LocalExecutor(2, preload=["simulator.capacity.sweep"])
     try:
         parallel = run_sweep(sweep, tmp_path / "parallel", two, plot=False)
     finally:

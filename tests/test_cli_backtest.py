@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sloanalysis.cli import main
+from sloanalysis.cli.main import main
 from sloanalysis.store import SeriesStore
 
 MIN = 60_000

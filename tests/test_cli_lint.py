@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sloanalysis.cli import main
+from sloanalysis.cli.main import main
 
 ROOT = Path(__file__).parents[1]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloanalysis.cli import main
+from sloanalysis.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TRON = str(ROOT / "slos" / "tron-payment.yaml")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.capacity import load_sweep, run_sweep
-from simulator.executors import DaskExecutor, ExecutorError, LocalExecutor
+from simulator.capacity.executors import DaskExecutor, ExecutorError, LocalExecutor
+from simulator.capacity.sweep import load_sweep, run_sweep
 
 distributed = pytest.importorskip("distributed")
 

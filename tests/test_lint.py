@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sloanalysis.commands.lint import simulator_catalog
-from sloanalysis.lint import Catalog, catalog_from_store, lint_dashboard, lint_expr, lint_rules
+from sloanalysis.cli.commands.lint import simulator_catalog
+from sloanalysis.rules.lint import Catalog, catalog_from_store, lint_dashboard, lint_expr, lint_rules
 from sloanalysis.store import SeriesStore
 
 ROOT = Path(__file__).parents[1]

@@ -21,9 +21,9 @@ import pytest
 import requests
 import yaml
 
-from simulator.api import KeyRing, encode_address, generate_keys, valid_address
-from simulator.live import free_port
-from simulator.loadgen import LoadGenerator
+from simulator.live.api import KeyRing, encode_address, generate_keys, valid_address
+from simulator.live.loadgen import LoadGenerator
+from simulator.live.stack import free_port
 from simulator.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

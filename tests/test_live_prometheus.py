@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import requests
 
-from simulator.live import RULE_FILES, running_stack
-from sloanalysis.alerting import evaluate_rules
-from sloanalysis.rules import load_rules
+from simulator.live.stack import RULE_FILES, running_stack
+from sloanalysis.rules.manager import evaluate_rules
+from sloanalysis.rules.model import load_rules
 from sloanalysis.sources.prometheus import PrometheusClient, fetch_range
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.live import prometheus_config
-from sloanalysis.rules import load_rules
+from simulator.live.stack import prometheus_config
+from sloanalysis.rules.model import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 MON = ROOT / "monitoring"
@@ -59,7 +59,7 @@ def test_amtool_accepts_alertmanager_config() -> None:
 
 def test_generated_slo_rules_are_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """monitoring/rules/slo-generated.yml is what `sloanalysis generate-rules` makes today."""
-    from sloanalysis.cli import main
+    from sloanalysis.cli.main import main
 
     monkeypatch.chdir(ROOT)  # the header names the SLO file as given
     out = tmp_path / "slo.yml"

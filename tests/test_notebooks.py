@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from reporting import DASHBOARD, SLOS, rules_files, smoke_report, smoke_run
 
-from sloanalysis.report import NOTEBOOKS, execute_notebook, notebooks_dir
+from sloanalysis.report.build import NOTEBOOKS, execute_notebook, notebooks_dir
 
 
 @pytest.fixture(scope="session")

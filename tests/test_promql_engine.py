@@ -9,7 +9,7 @@ import pytest
 import sloanalysis.promql as promql
 from sloanalysis.errors import UserError
 from sloanalysis.promql import Engine, PromQLError, QueryResult, parse
-from sloanalysis.promqltest import run_script
+from sloanalysis.promql.promqltest import run_script
 from sloanalysis.sources.notation import load_series, parse_series_notation
 from sloanalysis.store import STALE_NAN, SeriesStore, is_stale
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sloanalysis import cli
+from sloanalysis.cli import main as cli
 from sloanalysis.store import SeriesStore
 
 T0 = 1_700_000_000_000
@@ -112,7 +112,12 @@ def test_good_expression_on_the_same_data_succeeds(run_dir: Path, capsys: pytest
 
 def test_process_exit_code_and_no_traceback(run_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sloanalysis.cli", *_query_args(run_dir, "req_total + on(router) req_total")],
+        [
+            sys.executable,
+            "-m",
+            "sloanalysis.cli",
+            *_query_args(run_dir, "req_total + on(router) req_total"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sloanalysis.promqltest import CaseResult, run_file
+from sloanalysis.promql.promqltest import CaseResult, run_file
 
 SCRIPTS = sorted((Path(__file__).parent / "promql").glob("*.test"))
 

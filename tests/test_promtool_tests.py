@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sloanalysis.alerting import evaluate_rules
-from sloanalysis.cli import main
-from sloanalysis.promtool_tests import encode_series, go_duration, run_test_files, write_regression_test
-from sloanalysis.rules import load_rules
+from sloanalysis.cli.main import main
+from sloanalysis.rules.manager import evaluate_rules
+from sloanalysis.rules.model import load_rules
+from sloanalysis.rules.promtool import encode_series, go_duration, run_test_files, write_regression_test
 from sloanalysis.sources.notation import expand_values
 from sloanalysis.store import STALE_NAN, SeriesStore
 

@@ -202,7 +202,7 @@ def test_load_run_errors(tmp_path: Path, name: str, text: str | None, message: s
 
 
 def test_cli_query_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sloanalysis import cli
+    from sloanalysis.cli import main as cli
 
     assert cli.main(["query", str(tmp_path / "missing"), "up"]) == 2
     err = capsys.readouterr().err
@@ -319,7 +319,7 @@ def test_both_backends_give_identical_frames(prometheus_from_store, tmp_path: Pa
             b = prom.query_range(expr, T0 + 7_000, end, "15s")
             pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
         pd.testing.assert_frame_equal(emb.query("load", T0 + 100_000), prom.query("load", T0 + 100_000))
-    from sloanalysis import cli
+    from sloanalysis.cli import main as cli
 
     d = _run_dir(tmp_path, store)
     assert cli.main(["query", str(d), "sum(req_total)", "--at", "1700000150", "--format", "csv"]) == 0

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from reporting import ROOT, SEED_RULES, SLOS, rules_files, scenario_run, smoke_report, smoke_run
 
-from sloanalysis.cli import main
-from sloanalysis.report import ReportResult
+from sloanalysis.cli.main import main
+from sloanalysis.report.build import ReportResult
 
 IMG = re.compile(r'<img[^>]+src="data:image/png;base64,')
 SMOKE_SCENARIO = yaml.safe_load((ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8"))
@@ -418,7 +418,7 @@ def test_rolling_budget_remaining_hand_worked() -> None:
     import numpy as np
     import pandas as pd
 
-    from sloanalysis.reportdata import rolling_budget_remaining
+    from sloanalysis.report.context import rolling_budget_remaining
 
     # Ten minutes of 1,000 requests, one of them bad in minute 5; 99.9 % over a 10-minute period:
     # after minute 5 one of 5 allowed bad requests is spent (80 % left), at minute 10 one of 10.
@@ -432,7 +432,7 @@ def test_rolling_budget_remaining_hand_worked() -> None:
 
 
 def test_gates_from_rows() -> None:
-    from sloanalysis.gates import alert_checks, slo_checks
+    from sloanalysis.report.gates import alert_checks, slo_checks
 
     checks = alert_checks(
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sloanalysis.rules import AlertingRule, RecordingRule, RulesError, parse_rules
+from sloanalysis.rules.model import AlertingRule, RecordingRule, RulesError, parse_rules
 
 
 def test_loads_groups_rules_and_durations() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sloanalysis.rules import parse_rules
-from sloanalysis.scoring import score
-from sloanalysis.tuning import pareto_front, rewrite_alert
+from sloanalysis.rules.model import parse_rules
+from sloanalysis.rules.scoring import score
+from sloanalysis.rules.tuning import pareto_front, rewrite_alert
 
 MIN = 60_000
 

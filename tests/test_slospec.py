@@ -9,7 +9,7 @@ import promql_parser
 import pytest
 
 from sloanalysis.errors import UserError
-from sloanalysis.slospec import EventsSLI, LatencySLI, RawSLI, TimesliceSLI, load_slos, parse_slos
+from sloanalysis.slo.spec import EventsSLI, LatencySLI, RawSLI, TimesliceSLI, load_slos, parse_slos
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400_000

@@ -1,0 +1,1 @@
+"""Capacity planning: sweeps over scenario parameters, replications, intervals and executors."""

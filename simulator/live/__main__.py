@@ -1,0 +1,5 @@
+import sys
+
+from simulator.live.stack import main
+
+sys.exit(main())

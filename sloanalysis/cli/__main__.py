@@ -1,0 +1,5 @@
+import sys
+
+from sloanalysis.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,92 @@
+"""``sloanalysis generate-rules SLOS``: recording rules and MWMB burn-rate alerts for SLO files.
+
+Windows and burn factors follow each SLO's period (see :mod:`sloanalysis.slo.rulegen`). The output
+passes ``promtool check rules``; with ``--out`` it is written to a temporary file and renamed,
+so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sloanalysis.durations import parse_duration_ms
+from sloanalysis.errors import UserError
+from sloanalysis.slo.rulegen import dump_rules, generate_rules
+from sloanalysis.slo.spec import SLO, load_slos
+
+NAME = "generate-rules"
+HELP = "Generate Prometheus recording rules and multi-window multi-burn-rate alerts from SLO files."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "slos", nargs="+", metavar="SLOS", help="SLO files (sloanalysis/v1, Sloth prometheus/v1, OpenSLO v1)"
+    )
+    parser.add_argument("--out", metavar="FILE", help="write the rules here (atomically) instead of stdout")
+    parser.add_argument(
+        "--format", choices=("yaml", "json"), default="yaml", help="rule file format (default yaml)"
+    )
+    parser.add_argument(
+        "--min-long-window",
+        default="5m",
+        metavar="DUR",
+        help="floor for long windows when scaling (default 5m)",
+    )
+    parser.add_argument(
+        "--min-short-window",
+        default="1m",
+        metavar="DUR",
+        help="floor for short windows when scaling (default 1m)",
+    )
+    parser.add_argument(
+        "--default-period",
+        default="30d",
+        metavar="DUR",
+        help="period of Sloth SLOs, which do not state one (default 30d)",
+    )
+
+
+def load_all(paths: list[str], default_period_ms: int) -> list[SLO]:
+    """SLOs of every file; an SLO id defined in two files is an error."""
+    slos: list[SLO] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for slo in load_slos(path, default_period_ms=default_period_ms):
+            if slo.id in seen:
+                raise UserError(f"{path}: SLO {slo.id!r} is already defined in {seen[slo.id]}")
+            seen[slo.id] = path
+            slos.append(slo)
+    return slos
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    min_long = parse_duration_ms(args.min_long_window, what="--min-long-window")
+    min_short = parse_duration_ms(args.min_short_window, what="--min-short-window")
+    period = parse_duration_ms(args.default_period, what="--default-period")
+    if min_long <= 0 or min_short <= 0 or period <= 0:
+        raise UserError("--min-long-window, --min-short-window and --default-period must be positive")
+    slos = load_all(args.slos, period)
+    rules = generate_rules(slos, min_long_ms=min_long, min_short_ms=min_short)
+    text = dump_rules(rules, args.format, source=", ".join(args.slos))
+    for warning in rules.warnings:
+        print(f"sloanalysis generate-rules: warning: {warning}", file=sys.stderr)
+    if args.out:
+        write_atomic(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,130 @@
+"""``sloanalysis report (--run DIR | --prometheus URL --start --end) --out reports/NAME``.
+
+Renders the notebooks headless into standalone HTML plus ``summary.md``, ``summary.json`` and
+``junit.xml`` (:mod:`sloanalysis.report.build`); prints the summary table. Exit status: 1 when a gate
+fails (an SLO missed, an alert's recall or precision below ``--min-recall``/``--min-precision``),
+0 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sloanalysis.errors import UserError
+from sloanalysis.formatting import render
+
+NAME = "report"
+HELP = "Render the SLO, alert-backtest and dashboard notebooks into an HTML report with CI gates."
+
+DEFAULT_SLOS = "slos/tron-payment.yaml"
+DEFAULT_DASHBOARD = "monitoring/seed/dashboard.json"
+NOTEBOOK_NAMES = ("slo_report", "alert_tuning", "dashboard")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", metavar="DIR", help="a simulator run directory")
+    source.add_argument("--prometheus", metavar="URL", help="a Prometheus-compatible server")
+    parser.add_argument("--start", help="start: RFC 3339, unix seconds or a duration before --end")
+    parser.add_argument("--end", help="end: RFC 3339, unix seconds or 'now' (default: the run's end, or now)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory (replaced), e.g. reports/NAME"
+    )
+    parser.add_argument(
+        "--slos", default=DEFAULT_SLOS, metavar="FILE", help=f"SLO file (default {DEFAULT_SLOS})"
+    )
+    parser.add_argument(
+        "--rules", action="append", default=[], metavar="FILE", help="alerting rules to backtest (repeatable)"
+    )
+    parser.add_argument(
+        "--dashboard",
+        default=DEFAULT_DASHBOARD,
+        metavar="FILE",
+        help=f"Grafana dashboard (default {DEFAULT_DASHBOARD})",
+    )
+    parser.add_argument("--incidents", metavar="CSV", help="ground-truth incidents (default: the run's own)")
+    parser.add_argument(
+        "--min-recall", type=float, default=0.5, help="gate: minimum recall per alert (default 0.5)"
+    )
+    parser.add_argument(
+        "--min-precision", type=float, default=0.5, help="gate: minimum precision per alert (default 0.5)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="Prometheus request timeout (s)"
+    )
+    parser.add_argument(
+        "--notebook",
+        action="append",
+        choices=NOTEBOOK_NAMES,
+        metavar="NAME",
+        help=f"render only this notebook (repeatable; default all: {', '.join(NOTEBOOK_NAMES)})",
+    )
+    parser.add_argument(
+        "--format", choices=("table", "json"), default="table", help="what to print (default table)"
+    )
+
+
+def _default_path(value: str | None, default: str) -> str | None:
+    """A default path that is not in the working directory is the project's own file."""
+    if not value:
+        return None
+    if value == default and not Path(value).exists():
+        project = Path(__file__).resolve().parents[2] / default
+        if project.exists():
+            return str(project)
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from sloanalysis.report.build import build_report
+    from sloanalysis.report.context import Inputs
+
+    for flag in ("min_recall", "min_precision"):
+        value = getattr(args, flag)
+        if not 0.0 <= value <= 1.0:
+            raise UserError(f"--{flag.replace('_', '-')} must be within 0..1, got {value}")
+    if args.prometheus and not args.start:
+        raise UserError("--prometheus needs --start (the range to report on)")
+    if not args.timeout > 0:
+        raise UserError(f"--timeout must be positive, got {args.timeout}")
+    inputs = Inputs(
+        run_dir=args.run,
+        prometheus_url=args.prometheus,
+        start=args.start,
+        end=args.end,
+        slos=_default_path(args.slos, DEFAULT_SLOS),
+        rules=tuple(args.rules),
+        dashboard=_default_path(args.dashboard, DEFAULT_DASHBOARD),
+        incidents=args.incidents,
+        timeout_s=args.timeout,
+    )
+    result = build_report(
+        inputs,
+        args.out,
+        min_recall=args.min_recall,
+        min_precision=args.min_precision,
+        notebooks=tuple(dict.fromkeys(args.notebook or NOTEBOOK_NAMES)),
+    )
+    index = Path(args.out) / "index.html"
+    if args.format == "json":
+        data = json.loads((Path(args.out) / "summary.json").read_text(encoding="utf-8"))
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(result.summary_md + "\n")
+        rows = [
+            {"gate": c.suite, "name": c.name, "status": c.status, "message": c.message}
+            for c in result.checks
+            if c.status == "failed"
+        ]
+        if rows:
+            sys.stdout.write(render(rows, "table", columns=("gate", "name", "message")))
+        t = result.timings
+        sys.stdout.write(
+            f"\nreport: {index.resolve()}\n"
+            f"time: {t['total_s']:.1f} s (computation {t['compute_s']:.1f} s; notebook execution "
+            f"{t['notebooks_s']:.1f} s, of which {t['after_compute_s']:.1f} s after the computation)\n"
+        )
+    return 1 if result.failed else 0

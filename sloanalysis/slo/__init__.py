@@ -1,0 +1,2 @@
+"""Service level objectives: specifications, error budgets and burn rates, rule generation,
+the Workbook table."""
