@@ -55,6 +55,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from promserver import PROMTOOL, backfill, running_prometheus  # noqa: E402
 
+from sloanalysis._go import match_op  # noqa: E402
+from sloanalysis.durations import format_duration_ms  # noqa: E402
 from sloanalysis.formatting import render  # noqa: E402
 from sloanalysis.promql.parse import parse  # noqa: E402
 from sloanalysis.rules.manager import (  # noqa: E402
@@ -70,7 +72,6 @@ from sloanalysis.sources.rundir import load_run  # noqa: E402
 from sloanalysis.store import METRIC_NAME, Labels, Matcher, SeriesStore, is_stale, make_labels  # noqa: E402
 
 MAX_POINTS = 11_000  # Prometheus refuses range queries of more points per series
-_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 
 
 # -- inlining recorded series ----------------------------------------------------------------
@@ -85,10 +86,6 @@ class Recorded:
     rule: RecordingRule
     interval_ms: int
     text: str  # the inlined expression with the rule's labels attached
-
-
-def _dur(ms: int) -> str:
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
 def _with_labels(expr: str, rule: RecordingRule) -> str:
@@ -118,7 +115,7 @@ def inline(expr: str, interval_ms: int, recorded: dict[str, list[Recorded]], sta
         name, braces, window = m.group(1), m.group(2) or "", m.group(3)
         node = parse(f"{name}{braces}")
         matchers = [
-            Matcher.of(x.name, _OPS[str(x.op).rsplit(".", 1)[-1]], x.value)
+            Matcher.of(x.name, match_op(x.op), x.value)
             for x in node.matchers.matchers
             if x.name != METRIC_NAME
         ]
@@ -136,10 +133,11 @@ def inline(expr: str, interval_ms: int, recorded: dict[str, list[Recorded]], sta
         step = intervals.pop()
         union = " or ".join(h.text for h in hits)
         if window:
-            return f"({_guard(union, start_s)}){window[:-1]}:{_dur(step)}]"
+            return f"({_guard(union, start_s)}){window[:-1]}:{format_duration_ms(step)}]"
         if step == interval_ms:
             return f"({union})"
-        return f"last_over_time(({_guard(union, start_s)})[{_dur(step)}:{_dur(step)}])"
+        every = format_duration_ms(step)
+        return f"last_over_time(({_guard(union, start_s)})[{every}:{every}])"
 
     return pattern.sub(substitute, expr)
 
@@ -291,9 +289,8 @@ def baseline(
             checks = [f"baseline: {n_fire} firing{failed}", ""]
             kind = "alert"
         label = rule.name if isinstance(rule, AlertingRule) else f"{rule.record}{_slo(rule)}"
-        rows.append(
-            Row(label, kind, _dur(interval), f.chunks, len(f.labels), time.perf_counter() - t0, checks)
-        )
+        every = format_duration_ms(interval)
+        rows.append(Row(label, kind, every, f.chunks, len(f.labels), time.perf_counter() - t0, checks))
         print(f"  {rows[-1].seconds:7.1f} s  {label}  [{'; '.join(c for c in checks if c)}]", flush=True)
     return rows, acts, skipped, time.perf_counter() - t_all - checking
 

@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.capacity.executors import DaskExecutor, LocalExecutor
-from simulator.capacity.sweep import load_sweep, run_sweep
+from simulator.capacity import DaskExecutor, LocalExecutor, load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = f"""
@@ -68,7 +67,7 @@ def main() -> int:
     from distributed import LocalCluster
 
     def local2() -> LocalExecutor:
-        return LocalExecutor(2, preload=["simulator.capacity.sweep"])
+        return LocalExecutor(2, preload=["simulator.capacity.run"])
 
     ways = {
         "1 core (in process)": lambda: timed(sweep, lambda: LocalExecutor(1)),

@@ -6,27 +6,32 @@ User errors print one line naming the file, field or position and exit with stat
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from simulator.export import export_openmetrics, run_summary, write_run
+from simulator.export import export_openmetrics, run_directory, run_summary, write_run_files
 from simulator.model import SimulationResult, simulate
 from simulator.scenario import ScenarioError, load_scenario, truncated, with_overrides
+from sloanalysis.cli.app import add_command, add_quiet_argument, new_parser, progress_bar, run_guarded
 from sloanalysis.durations import format_duration_ms, parse_duration_ms
-from sloanalysis.errors import UserError
+from sloanalysis.files import atomic_write_text
+from sloanalysis.sources.rundir import EVENTS
+
+DESCRIPTION = """\
+Simulate the TRON payout service (a SimPy model of its API, payout workers and circuit breaker)
+under synthetic network load and incidents; write run directories that sloanalysis and a real
+Prometheus (after promtool backfill) read; plan capacity; serve the model live over HTTP.
+
+exit status: 0 success, 2 bad input or any other error (one line on stderr), 130 interrupted."""
 
 
-def _progress_bar(total: float) -> tuple[Any, Callable[[float], None] | None]:
-    """A tqdm bar over simulated hours when stderr is a terminal, else None."""
-    if not sys.stderr.isatty():
+def _progress_bar(total: float, quiet: bool) -> tuple[Any, Callable[[float], None] | None]:
+    """A bar over simulated hours on a terminal (not with --quiet), else None."""
+    bar = progress_bar(round(total / 3600.0, 1), "sim h", "simulating", quiet=quiet)
+    if bar is None:
         return None, None
-    from tqdm import tqdm
-
-    bar = tqdm(total=round(total / 3600.0, 1), unit="sim h", file=sys.stderr, leave=False)
 
     def update(now: float) -> None:
         bar.n = round(now / 3600.0, 1)
@@ -76,26 +81,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise ScenarioError(f"{args.scenario}: {str(exc).split(': ', 1)[-1]}") from None
     out = Path(args.out)
-    bar, update = _progress_bar(scenario.duration)
-    events_path: Path | None = None
-    try:
+    # The output is checked before simulating and built in a temporary sibling that a killed
+    # run leaves for the next one to remove; the event log streams straight into it.
+    with run_directory(out, inputs=[args.scenario]) as tmp:
+        bar, update = _progress_bar(scenario.duration, args.quiet)
         if args.logs:
-            fd, name = tempfile.mkstemp(
-                prefix=".events.",
-                suffix=".jsonl.tmp",
-                dir=out.resolve().parent if out.resolve().parent.is_dir() else None,
-            )
-            events_path = Path(name)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with open(tmp / EVENTS, "w", encoding="utf-8") as fh:
                 result = simulate(scenario, log_stream=fh, progress=update)
         else:
             result = simulate(scenario, progress=update)
         if bar is not None:
             bar.close()
-        write_run(result, out, openmetrics=args.openmetrics, events_file=events_path)
-    finally:
-        if events_path is not None and events_path.exists():
-            events_path.unlink()
+        write_run_files(result, tmp, openmetrics=args.openmetrics, events=args.logs)
     print(summary_table(result, out))
     return 0
 
@@ -114,37 +111,87 @@ def cmd_export_openmetrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(args: argparse.Namespace) -> int:
+    import json
+
+    from simulator.catalog import metric_catalog
+
+    text = json.dumps(metric_catalog(), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    atomic_write_text(args.out, text)
+    return 0
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from simulator.capacity.sweep import capacity_command  # imported on use: keeps `run` start-up lean
+    from simulator.capacity.cli import capacity_command  # imported on use: keeps `run` start-up lean
 
     return capacity_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tronsim", description=__doc__.splitlines()[0])
+    parser = new_parser("tronsim", DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="simulate a scenario into a run directory")
+    run = add_command(
+        sub,
+        "run",
+        "Simulate a scenario into a run directory (samples, incidents, run.json; OpenMetrics on request).",
+        (
+            "tronsim run scenarios/smoke.yaml --out runs/smoke --openmetrics --logs",
+            "tronsim run scenarios/reference.yaml --out runs/ref --seed 7 --duration 3d",
+        ),
+    )
     run.add_argument("scenario", help="scenario YAML file")
-    run.add_argument("--out", required=True, help="run directory to write (replaced atomically)")
+    run.add_argument("--out", required=True, help="run directory (replaces only one tronsim run wrote)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--duration", help="override the duration, e.g. 6h or 3d")
     run.add_argument("--openmetrics", action="store_true", help="also write metrics.om for promtool backfill")
     run.add_argument("--logs", action="store_true", help="also write the seed's log events to events.jsonl")
+    add_quiet_argument(run)
     run.set_defaults(_run=cmd_run)
-    val = sub.add_parser("validate", help="check a scenario file and exit")
+    val = add_command(
+        sub,
+        "validate",
+        "Check a scenario file (every field, and what would make a run fail) without running it.",
+        ("tronsim validate scenarios/reference.yaml",),
+    )
     val.add_argument("scenario")
     val.set_defaults(_run=cmd_validate)
-    exp = sub.add_parser("export-openmetrics", help="write metrics.om into an existing run directory")
+    exp = add_command(
+        sub,
+        "export-openmetrics",
+        "Write metrics.om (OpenMetrics for promtool backfill) into an existing run directory.",
+        (
+            "tronsim export-openmetrics runs/ref",
+            "promtool tsdb create-blocks-from openmetrics --max-block-duration=720h runs/ref/metrics.om db/",
+        ),
+    )
     exp.add_argument("run")
     exp.set_defaults(_run=cmd_export_openmetrics)
-    cap = sub.add_parser("capacity", help="sweep scenario parameters with replications (capacity planning)")
-    cap.add_argument("sweep", help="sweep YAML file (sweeps/capacity.yaml)")
-    cap.add_argument("--out", required=True, help="output directory (finished points are reused)")
-    where = cap.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local worker processes (default: CPU count)")
-    where.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
-    cap.add_argument("--scheduler-timeout", type=float, default=10.0, help="seconds to reach it (10)")
-    cap.add_argument("--format", choices=("table", "json"), default="table")
+    cat = add_command(
+        sub,
+        "catalog",
+        "Write the simulator's metric catalog (families, types, help, labels, up, target labels) as JSON.",
+        (
+            "tronsim catalog --out catalog.json",
+            "sloanalysis lint --rules monitoring/seed/alerting-rules.yml --catalog catalog.json",
+        ),
+    )
+    cat.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    cat.set_defaults(_run=cmd_catalog)
+    cap = add_command(
+        sub,
+        "capacity",
+        "Sweep scenario parameters with replications (capacity planning): rates, latencies, knee.",
+        (
+            "tronsim capacity sweeps/capacity.yaml --out runs/capacity",
+            "tronsim capacity sweeps/capacity.yaml --out runs/capacity --scheduler tcp://127.0.0.1:8786",
+        ),
+    )
+    from simulator.capacity.cli import add_arguments as capacity_arguments
+
+    capacity_arguments(cap)
     cap.set_defaults(_run=cmd_capacity)
     from simulator.live import cli as livecli  # serve, load: aiohttp is imported only when they run
 
@@ -153,16 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args._run(args))
-    except UserError as exc:
-        print(f"tronsim {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    return run_guarded("tronsim", args, args._run)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 ``samples.parquet`` (every scraped series), ``incidents.csv`` (ground truth), ``run.json``
 (scenario, seed, versions, counts), and on request ``metrics.om`` (OpenMetrics for
 ``promtool tsdb create-blocks-from openmetrics``) and ``events.jsonl`` (the seed's log events).
-Everything is written into a temporary sibling directory that replaces the target only when
-complete, so a failed run never leaves a half-written directory behind.
+The file names are defined once in :mod:`sloanalysis.sources.rundir`. Everything is written
+into a temporary sibling directory that replaces the target only when complete
+(:func:`sloanalysis.files.output_directory`), so a failed run never leaves a half-written
+directory behind, and only a directory ``tronsim run`` wrote before is ever replaced.
 """
 
 from __future__ import annotations
@@ -16,19 +18,24 @@ import json
 import os
 import platform
 import shutil
-import tempfile
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from simulator.metrics import make_metrics
 from simulator.model import SimulationResult
 from sloanalysis.errors import UserError
-
-SAMPLES = "samples.parquet"
-INCIDENTS = "incidents.csv"
-RUN_JSON = "run.json"
-OPENMETRICS = "metrics.om"
-EVENTS = "events.jsonl"
+from sloanalysis.files import output_directory
+from sloanalysis.sources.rundir import (
+    EVENTS,
+    INCIDENTS,
+    MARKER,
+    OPENMETRICS,
+    RUN_FILES,
+    RUN_JSON,
+    SAMPLES,
+)
 
 
 class OutputError(UserError):
@@ -80,27 +87,58 @@ def run_summary(result: SimulationResult) -> dict[str, Any]:
     }
 
 
-def _prepare(out: Path) -> Path:
-    parent = out.resolve().parent
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a directory")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write the run directory: {exc.strerror or exc}") from None
+def run_directory(
+    out: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = ()
+) -> AbstractContextManager[Path]:
+    """Write a run directory: fill the yielded temporary directory; it replaces ``out`` on success.
+
+    ``out`` may be missing, empty or a run directory (it carries :data:`MARKER`, or only run
+    files from before the marker existed); anything else is refused untouched, as is an ``out``
+    that is, contains or lies inside one of ``inputs``.
+    """
+    return output_directory(out, MARKER, inputs=inputs, legacy=RUN_FILES, what="run directory")
 
 
-def _commit(tmp: Path, out: Path) -> None:
-    """Swap the finished temporary directory into place."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def write_run_files(
+    result: SimulationResult, directory: Path, *, openmetrics: bool = False, events: bool = False
+) -> None:
+    """Write the run's files into ``directory``; ``events``: an ``EVENTS`` log is already there."""
+    result.store.to_parquet(directory / SAMPLES)
+    with open(directory / INCIDENTS, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "kind", "start", "end", "expected_alerts", "params"])
+        for inc in result.incidents:
+            writer.writerow(
+                [
+                    inc["id"],
+                    inc["kind"],
+                    _iso(inc["start_ms"]),
+                    _iso(inc["end_ms"]),
+                    ";".join(inc["expected_alerts"]),
+                    json.dumps(inc["params"], sort_keys=True),
+                ]
+            )
+    sc = result.scenario
+    meta = {
+        "scenario": sc.model_dump(mode="json"),
+        "seed": sc.seed,
+        "start": _iso(sc.start_ms),
+        "end": _iso(sc.end_ms),
+        "scrape_interval_seconds": sc.scrape_interval,
+        "job": sc.job,
+        "instance": sc.instance,
+        "versions": _versions(),
+        "counts": run_summary(result),
+        "breaker_transitions": result.transitions,
+        "files": [SAMPLES, INCIDENTS, RUN_JSON]
+        + ([OPENMETRICS] if openmetrics else [])
+        + ([EVENTS] if events else []),
+    }
+    (directory / RUN_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if openmetrics:
+        from sloanalysis.sources.openmetrics import write_openmetrics
+
+        write_openmetrics(result.store, directory / OPENMETRICS, metadata=family_metadata())
 
 
 def write_run(
@@ -111,55 +149,11 @@ def write_run(
     events_file: Path | None = None,
 ) -> Path:
     """Write the run directory atomically; ``events_file`` is a finished JSON-lines log to include."""
-    target = Path(out)
-    tmp = _prepare(target)
-    try:
-        result.store.to_parquet(tmp / SAMPLES)
-        with open(tmp / INCIDENTS, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["id", "kind", "start", "end", "expected_alerts", "params"])
-            for inc in result.incidents:
-                writer.writerow(
-                    [
-                        inc["id"],
-                        inc["kind"],
-                        _iso(inc["start_ms"]),
-                        _iso(inc["end_ms"]),
-                        ";".join(inc["expected_alerts"]),
-                        json.dumps(inc["params"], sort_keys=True),
-                    ]
-                )
-        sc = result.scenario
-        meta = {
-            "scenario": sc.model_dump(mode="json"),
-            "seed": sc.seed,
-            "start": _iso(sc.start_ms),
-            "end": _iso(sc.end_ms),
-            "scrape_interval_seconds": sc.scrape_interval,
-            "job": sc.job,
-            "instance": sc.instance,
-            "versions": _versions(),
-            "counts": run_summary(result),
-            "breaker_transitions": result.transitions,
-            "files": [SAMPLES, INCIDENTS, RUN_JSON]
-            + ([OPENMETRICS] if openmetrics else [])
-            + ([EVENTS] if events_file else []),
-        }
-        (tmp / RUN_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if openmetrics:
-            from sloanalysis.sources.openmetrics import write_openmetrics
-
-            write_openmetrics(result.store, tmp / OPENMETRICS, metadata=family_metadata())
+    with run_directory(out) as tmp:
         if events_file is not None:
             shutil.move(events_file, tmp / EVENTS)
-        _commit(tmp, target)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{target}: cannot write the run directory: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+        write_run_files(result, tmp, openmetrics=openmetrics, events=events_file is not None)
+    return Path(out)
 
 
 def export_openmetrics(run_dir: str | os.PathLike[str]) -> Path:

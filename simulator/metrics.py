@@ -5,8 +5,8 @@ families) and ``slo_monitor.py`` (4 ``slo_*`` families). Every label combination
 produce is initialised at start, as a well-behaved exporter does, so series exist (at 0) before
 their first event and ``rate()`` sees the first increment.
 
-Label values (DESIGN.md): router_type v0/kyc, priority normal/high, status
-confirmed/failed/rejected; TRON operations and error types as in TRON-NETWORK.md. Two choices
+Label values (docs/reference-service.md): router_type v0/kyc, priority normal/high, status
+confirmed/failed/rejected; TRON operations and error types as in docs/tron-network.md. Two choices
 where the seed is loose: ``endpoint`` of rate-limit violations is the route template, not the
 raw path (the seed's ``request.url.path`` puts every payout id into a label: unbounded
 cardinality), and database ``operation`` is ``insert``/``update``/``find``.
@@ -35,7 +35,7 @@ AUTH_FAILURES = ("unauthorized", "forbidden")
 ENDPOINTS = ("/api/payment/payouts", "/api/payment/payouts/{payout_id}")
 USER_TYPES = ("user", "merchant", "admin")
 NETWORK_ERRORS: dict[str, tuple[str, ...]] = {
-    # Which error types each operation can produce (TRON-NETWORK.md).
+    # Which error types each operation can produce (docs/tron-network.md).
     "get_balance": ("timeout", "node_unavailable", "server_busy", "rate_limited"),
     "broadcast": (
         "timeout",

@@ -1,6 +1,6 @@
 """The TRON network as the payout service sees it: call latency, errors, blocks and finality.
 
-Facts (TRON-NETWORK.md): a block every 3 s on absolute 3-second slots, some slots missed; a
+Facts (docs/tron-network.md): a block every 3 s on absolute 3-second slots, some slots missed; a
 broadcast transaction is on chain in the next produced block, final for the seed's purposes at
 ``confirmation_depth`` blocks (1 = on chain, 19 = solidified); it expires 60 s after it was built
 if no block includes it. Latency and failure probabilities are assumptions of the scenario.

@@ -3,7 +3,7 @@
 Durations are Prometheus duration strings (``15s``, ``1d2h``) or numbers of seconds; they are
 held as float seconds. Instants are ISO-8601 UTC. Incident ``start`` is an offset from the run
 start (``1d2h``) or an absolute instant. Numbers not backed by public data (latencies, failure
-probabilities) are assumptions: see ``../shared/TRON-NETWORK.md`` and the scenario comments.
+probabilities) are assumptions: see ``docs/tron-network.md`` and the scenario comments.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from sloanalysis.config import validate
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
+from sloanalysis.yamlload import load_yaml
 
 ROUTER_TYPES = ("v0", "kyc")
 PRIORITIES = ("normal", "high")
@@ -64,7 +65,15 @@ Probability = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # No infinities or NaNs anywhere: `api_rate: .inf` would spin the arrival process forever.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+
+# Bounds that keep one run within a machine's memory and a working day (each names its reason).
+MAX_DURATION_S = 400 * 86_400  # an SLO year and then some
+MIN_SCRAPE_INTERVAL_S = 1.0  # 30 days at 1 s is 2.6 M samples per series already
+MAX_REQUESTS = 2_000_000_000  # expected API requests of a run (the 30-day reference makes 6 M)
+MAX_SAMPLES = 1_000_000_000  # expected scraped samples, about 16 GB in memory
 
 
 class LogNormal(_Model):
@@ -336,6 +345,7 @@ class Scenario(_Model):
             raise ValueError("start: give a UTC instant, e.g. 2026-01-05T00:00:00Z")
         if self.scrape_offset >= self.scrape_interval:
             raise ValueError("scrape_offset must be smaller than scrape_interval")
+        _check_size(self)
         if self.network.mode == "mmc":
             _check_mmc(self)
         return self
@@ -347,6 +357,29 @@ class Scenario(_Model):
     @property
     def end_ms(self) -> int:
         return self.start_ms + round(self.duration * 1000)
+
+
+def _check_size(sc: Scenario) -> None:
+    """Refuse runs that cannot finish: too long, scraped too often, or too many requests."""
+    if sc.duration > MAX_DURATION_S:
+        raise ValueError(
+            f"duration: at most {MAX_DURATION_S // 86_400} days, got {sc.duration / 86_400:,.0f}"
+        )
+    if sc.scrape_interval < MIN_SCRAPE_INTERVAL_S:
+        raise ValueError(f"scrape_interval: at least {MIN_SCRAPE_INTERVAL_S:g}s, got {sc.scrape_interval:g}s")
+    peak = 1.0 + sc.load.diurnal.amplitude
+    requests = sc.load.api_rate * peak * sc.duration
+    if requests > MAX_REQUESTS:
+        raise ValueError(
+            f"load.api_rate: {sc.load.api_rate:g}/s over {sc.duration / 86_400:,.1f} days is about "
+            f"{requests:,.0f} requests, more than the {MAX_REQUESTS:,} one run may simulate"
+        )
+    samples = 400 * sc.duration / sc.scrape_interval  # the reference service exports about 200 series
+    if samples > MAX_SAMPLES:
+        raise ValueError(
+            f"scrape_interval: {sc.scrape_interval:g}s over {sc.duration / 86_400:,.1f} days is about "
+            f"{samples:,.0f} samples, more than {MAX_SAMPLES:,}"
+        )
 
 
 def _check_mmc(sc: Scenario) -> None:
@@ -374,28 +407,10 @@ def incident_window(scenario: Scenario, incident: Incident) -> tuple[float, floa
     return offset, offset + incident.duration
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
 def _validate(data: Any, source: str, now: dt.datetime | None) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping of scenario fields at the top level")
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        raise ScenarioError(f"{source}: {_field_path(loc)}: {msg}") from None
+    scenario = validate(Scenario, data, source, ScenarioError)
     now = now or dt.datetime.now(dt.UTC)
     if scenario.start + dt.timedelta(seconds=scenario.duration) > now:
         raise ScenarioError(
@@ -460,12 +475,9 @@ def load_scenario(path: str | Path, *, now: dt.datetime | None = None) -> Scenar
     except UnicodeDecodeError:
         raise ScenarioError(f"{source}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{source}: {where}invalid YAML: {problem}") from None
+        data = load_yaml(text, source)
+    except UserError as exc:
+        raise ScenarioError(str(exc)) from None
     return _validate(data, source, now)
 
 

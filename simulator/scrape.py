@@ -40,10 +40,8 @@ class Scraper:
         self._stale = np.zeros(self.n, dtype=bool)
         self._up = np.zeros(self.n, dtype=np.float64)
         self._finishers: list[tuple[int, Snapshot]] = []  # (first row, snapshot of that process)
-        self.memory_noise_mb = 0.0
-        self.leak_mb = 0.0
+        self.gauges = ProcessGauges(env, service, draws)
         self._was_up = False
-        self._last_at = 0.0
 
     def run(self) -> Process:
         sc = self.service.scenario
@@ -72,7 +70,40 @@ class Scraper:
         self._was_up = True
 
     def refresh_process_gauges(self) -> None:
-        """Gauges the service sets at scrape time (the seed updates system metrics per scrape)."""
+        self.gauges.refresh()
+
+    def to_store(self, job: str, instance: str) -> SeriesStore:
+        """All scraped series, with target labels, as a series store."""
+        values = np.zeros_like(self._raw)
+        bounds = [row for row, _ in self._finishers] + [self.n]
+        for (first, snapshot), last in zip(self._finishers, bounds[1:], strict=True):
+            values[first:last] = snapshot.finish(self._raw[first:last])
+        rows = self._present | self._stale
+        values[self._stale] = STALE_NAN
+        ts = self.times_ms[rows]
+        store = SeriesStore()
+        target = (("instance", instance), ("job", job))
+        for col, labels in enumerate(self.labels):
+            store.add(tuple(sorted(labels + target)), ts, values[rows, col])
+        store.add((("__name__", "up"), *target), self.times_ms, self._up)
+        return store
+
+
+class ProcessGauges:
+    """The gauges the service sets at scrape time (the seed updates system metrics per scrape):
+    memory (a random walk plus in-flight work and any leak), CPU, disk, limit usage, payout counts,
+    database connections; and a breaker tick. The simulation's :class:`Scraper` and live mode's
+    ``/metrics`` handler both call :meth:`refresh` before reading the registry."""
+
+    def __init__(self, env: simpy.Environment, service: PayoutService, draws: Draws) -> None:
+        self.env = env
+        self.service = service
+        self.draws = draws
+        self.memory_noise_mb = 0.0
+        self.leak_mb = 0.0
+        self._last_at = env.now
+
+    def refresh(self) -> None:
         svc, m, c = self.service, self.service.metrics, self.service.conditions
         p = svc.cfg.process
         now = self.env.now
@@ -110,19 +141,3 @@ class Scraper:
         m.failed_payouts_count.set(svc.failed_total)
         m.database_connections_active.set(svc.db.in_use)
         svc.tick_breaker()
-
-    def to_store(self, job: str, instance: str) -> SeriesStore:
-        """All scraped series, with target labels, as a series store."""
-        values = np.zeros_like(self._raw)
-        bounds = [row for row, _ in self._finishers] + [self.n]
-        for (first, snapshot), last in zip(self._finishers, bounds[1:], strict=True):
-            values[first:last] = snapshot.finish(self._raw[first:last])
-        rows = self._present | self._stale
-        values[self._stale] = STALE_NAN
-        ts = self.times_ms[rows]
-        store = SeriesStore()
-        target = (("instance", instance), ("job", job))
-        for col, labels in enumerate(self.labels):
-            store.add(tuple(sorted(labels + target)), ts, values[rows, col])
-        store.add((("__name__", "up"), *target), self.times_ms, self._up)
-        return store

@@ -3,7 +3,7 @@
 A payout: validation -> circuit breaker and limit check -> database insert (HTTP 202) -> a
 payout worker -> balance check -> TRON broadcast with retries and backoff -> confirmation by
 polling ``get_transaction_info`` against 3-second blocks -> ``confirmed``, ``failed`` or
-``rejected``. Payout metrics are recorded once, at the final state (DESIGN.md).
+``rejected``. Payout metrics are recorded once, at the final state (docs/reference-service.md).
 
 ``network.mode: mmc`` reduces the payout path to an M/M/c queue for checks against queueing
 theory: a payout enters the FIFO worker queue at once (no auth, rate limit, validation, breaker,
@@ -18,6 +18,13 @@ Choices where the seed is silent, each documented in the README's model section:
 * The breaker counts failures of the calls that move money (balance check, broadcast); status
   polls are reads and do not trip it. Queued payouts that meet an open breaker are rejected;
   retries cut short by it fail.
+* Limits (the seed: 1,000 USDT an hour, 10,000 a day; "limit exceeded" opens the breaker until
+  the window resets). A payout above the smaller limit can never be paid: it is invalid (422,
+  ``amount_above_limit``) and touches neither usage nor breaker. One that does not fit the
+  window's remaining budget is refused (422, ``<limit>_exceeded``); it opens the breaker for
+  everyone only when that window has used ``LIMIT_EXHAUSTED_SHARE`` (90 %, where the seed's
+  DailyLimitExceeded alert calls the limit exceeded) of its limit. So one large payout cannot stop
+  all payouts while most of the budget is left, and an exhausted budget still opens the breaker.
 * A crash loses in-flight requests; accepted payouts live in the database and are resumed by the
   restarted process, whose registry starts from zero. Limit usage is reloaded from the database;
   the breaker restarts closed.
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter as Tally
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +58,8 @@ POLL_ENDPOINT = "/api/payment/payouts/{payout_id}"
 PAYOUT_STATUS = {"confirmed": 0, "failed": 1, "rejected": 2, "pending": 3}
 """Status codes of the optional per-payout log (``pending``: not final when the run ended)."""
 PAYOUT_ENDPOINT = "/api/payment/payouts"
+LIMIT_EXHAUSTED_SHARE = 0.9
+"""A limit opens the breaker once this share of it is used (the seed's DailyLimitExceeded: 90 %)."""
 
 
 @dataclass
@@ -64,6 +73,16 @@ class Payout:
     client: str
     queued: float = -1.0  # when it asked for a payout worker (seconds from start), -1 if never
     started: float = -1.0  # when it got one
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to a payout submission: HTTP status, the payout's error ("" when accepted with
+    202) and the request's duration in scenario seconds."""
+
+    status: int
+    error: str
+    duration: float
 
 
 class PayoutService:
@@ -89,6 +108,8 @@ class PayoutService:
         self.metrics: PayoutMetrics = make_metrics()
         self.breaker = self._new_breaker()
         self.limits = PayoutLimits(self.cfg.hourly_limit, self.cfg.daily_limit)
+        self.max_payout = min(self.cfg.hourly_limit, self.cfg.daily_limit)  # larger: never payable
+        self.rate_limit_refusals = 0
         self.rate_limiter = RateLimiter({r: (lim.rate, lim.burst) for r, lim in self.cfg.rate_limits.items()})
         self.db = Pool(env, self.cfg.db_pool)
         self.workers = Pool(env, self.cfg.payout_workers)
@@ -137,7 +158,8 @@ class PayoutService:
         t = self.draws.lognormal(median, sigma) * self.conditions.db_factor
         return (self._db_timeout, True) if t > self._db_timeout else (t, False)
 
-    def _record_request(self, duration: float, status: int) -> None:
+    def record_request(self, duration: float, status: int) -> None:
+        """One API answer in the ``slo_*`` metrics: slower than the request time-out is the client's 504."""
         hot = self.metrics.hot
         if duration > self._request_timeout:
             duration, status = self._request_timeout, 504
@@ -170,27 +192,48 @@ class PayoutService:
             role = ROLES[self.draws.choice(self._roles)]
             v = self.draws.uniform()
             client = int(self._clients * v * v)  # a few clients send most requests
-        if not self.rate_limiter.allow(role, client, self.env.now):
-            self.metrics.hot.rate_limited[endpoint, role](1.0)
-            self._record_request(self.handler_time() * 0.2, 429)
-            if self.log is not None and stats[429] % 100 == 1:
-                self._security(
+        if self.rate_limited(role, client, endpoint):
+            self.record_request(self.handler_time() * 0.2, 429)
+            if self.rate_limit_event_due():
+                self.security_event(
                     "rate_limit_exceeded", f"{role}-{client}", {"endpoint": endpoint, "role": role}
                 )
             return
         self.env.process(self._serve_payout(role, client) if kind == "payout" else self._serve_poll())
 
     def _auth_failure(self, failure_type: str, status: int, endpoint: str) -> None:
+        self.record_request(self.handler_time() * 0.2, status)
+        self.auth_failure(failure_type, endpoint, status)
+
+    # -- decisions shared with live mode (simulator/live/serve.py calls these) -------------------
+    def auth_failure(
+        self, failure_type: str, endpoint: str, status: int, *, user_id: str = "anonymous", ip: str = ""
+    ) -> None:
+        """Count a 401 ("unauthorized") or 403 ("forbidden") and log the seed's security event."""
         self.metrics.hot.auth_failures[failure_type](1.0)
-        self._record_request(self.handler_time() * 0.2, status)
         if self.log is not None:
-            self._security(
-                f"authentication_{failure_type}", "anonymous", {"endpoint": endpoint, "status": status}
+            self.security_event(
+                f"authentication_{failure_type}", user_id, {"endpoint": endpoint, "status": status}, ip
             )
 
-    def _security(self, event_type: str, user_id: str, details: dict[str, object]) -> None:
+    def rate_limited(self, role: str, client: int, endpoint: str) -> bool:
+        """Take a token from the caller's bucket; False (and counted) when it is empty (HTTP 429)."""
+        if self.rate_limiter.allow(role, client, self.env.now):
+            return False
+        self.metrics.hot.rate_limited[endpoint, role](1.0)
+        self.rate_limit_refusals += 1
+        return True
+
+    def rate_limit_event_due(self) -> bool:
+        """One security event per hundred refusals (the first, the 101st, ...)."""
+        return self.log is not None and self.rate_limit_refusals % 100 == 1
+
+    def security_event(
+        self, event_type: str, user_id: str, details: Mapping[str, object], ip: str = ""
+    ) -> None:
+        """The seed's ``security_event`` log; without a real peer address, one from RFC 5737's range."""
         assert self.log is not None
-        ip = f"198.51.100.{int(self.draws.uniform() * 254) + 1}"  # documentation range (RFC 5737)
+        ip = ip or f"198.51.100.{int(self.draws.uniform() * 254) + 1}"
         self.log.emit(
             self.epoch(), "warning", "security_event", event_type="security", security_event=event_type,
             user_id=user_id, ip_address=ip, details=details,
@@ -199,75 +242,109 @@ class PayoutService:
     # -- status polls --------------------------------------------------------------------------
     def _serve_poll(self) -> Process:
         """GET a payout's status: one database read, then the handler's own time."""
-        env, gen, start = self.env, self.generation, self.env.now
+        start = self.env.now
+        read = yield from self.database("find")
+        if read is not None:
+            self.record_request(self.env.now - start + self.handler_time(), 500 if read[1] else 200)
+
+    def database(self, operation: str) -> Generator[simpy.Event, Any, tuple[float, bool] | None]:
+        """One database operation through the connection pool: (duration, failed), or None when the
+        process crashed meanwhile (the operation never completed; its pool died with the process)."""
+        gen = self.generation
         self.active_requests += 1
         wait = self.db.acquire()
         if wait is not None:
             yield wait
-        db_time, db_failed = self.db_time()
-        yield env.timeout(db_time)
+        db_time, failed = self.db_time()
+        yield self.env.timeout(db_time)
         if self.generation != gen:
-            return
+            return None
         self.db.release()
         self.active_requests -= 1
-        self.metrics.hot.db_find(db_time)
-        self._record_request(env.now - start + self.handler_time(), 500 if db_failed else 200)
+        if operation == "find":
+            self.metrics.hot.db_find(db_time)
+        else:
+            self.metrics.database_operations_duration_seconds.labels(operation).observe(db_time)
+        return db_time, failed
 
     # -- payout submission ---------------------------------------------------------------------
+    def submit(self, router: str, priority: str, amount: float, client: str) -> Payout:
+        """A new payout submitted now (not yet admitted)."""
+        self.stats["payouts_submitted"] += 1
+        return Payout(self.new_payout_id(), router, priority, amount, self.env.now, self.epoch(), client)
+
     def _serve_payout(self, role: str, client: int) -> Process:
-        gen, start = self.generation, self.env.now
         d, c = self.draws, self.conditions
         router = ROUTER_TYPES[d.choice(self._routers)]
         priority = PRIORITIES[d.choice(self._priorities)]
         a = self.load.amounts
         amount = round(min(a.maximum, max(a.minimum, d.lognormal(a.median, a.sigma) * c.amount_factor)), 2)
         handler = self.handler_time()
-        payout = Payout(
-            self.new_payout_id(), router, priority, amount, start, self.epoch(), f"{role}-{client}"
-        )
-        self.stats["payouts_submitted"] += 1
-        if d.uniform() < self.load.invalid_payout_share:
-            self.finalize(payout, "rejected", "validation_error", handler)
-            self._record_request(handler, 422)
-            return
+        payout = self.submit(router, priority, amount, f"{role}-{client}")
+        valid = not d.uniform() < self.load.invalid_payout_share
+        answer = yield from self.admit_payout(payout, handler, valid=valid)
+        if answer is not None:
+            self.record_request(answer.duration, answer.status)
+
+    def admit_payout(
+        self, payout: Payout, handler: float, *, valid: bool = True
+    ) -> Generator[simpy.Event, Any, Admission | None]:
+        """Validation -> per-payout maximum -> breaker -> limits -> database insert -> 202 or a refusal.
+
+        ``handler`` is handler time still to add to the request's duration (the simulation draws
+        it; live mode has already slept it and passes 0). Returns the answer, or None when a crash
+        cut the database insert: the payout was never stored and the client saw a reset connection.
+        """
+        if not valid:
+            return self._refuse(payout, "rejected", "validation_error", 422, handler)
+        if payout.amount > self.max_payout:
+            return self._refuse(payout, "rejected", "amount_above_limit", 422, handler)
         self.tick_breaker()
         if not self.breaker.accepting:
-            self.finalize(payout, "rejected", "circuit_breaker_open", handler)
-            self._record_request(handler, 503 if self.breaker.reason == "failures" else 422)
-            return
-        check = self.limits.reserve(payout.reserved_epoch, amount)
+            status = 503 if self.breaker.reason == "failures" else 422
+            return self._refuse(payout, "rejected", "circuit_breaker_open", status, handler)
+        check = self.limits.reserve(payout.reserved_epoch, payout.amount)
         if not check.ok:
-            self.on_transition(self.breaker.trip_limit(self.env.now, check.limit, check.reset_at - self.t0))
-            self.schedule_tick(check.reset_at - self.t0)
-            self.finalize(payout, "rejected", f"{check.limit}_exceeded", handler)
-            self._record_request(handler, 422)
-            return
-        self.active_requests += 1
-        wait = self.db.acquire()
-        if wait is not None:
-            yield wait
-        db_time, db_failed = self.db_time()
-        yield self.env.timeout(db_time)
-        if self.generation != gen:
-            return
-        self.db.release()
-        self.active_requests -= 1
-        self.metrics.database_operations_duration_seconds.labels("insert").observe(db_time)
-        duration = self.env.now - start + handler
-        if db_failed:
-            self.limits.release(payout.reserved_epoch, self.epoch(), amount)
-            self.finalize(payout, "failed", "database_error", duration)
-            self._record_request(duration, 500)
-            return
+            if self.limit_exhausted(check.limit, payout.reserved_epoch):
+                self.on_transition(
+                    self.breaker.trip_limit(self.env.now, check.limit, check.reset_at - self.t0)
+                )
+                self.schedule_tick(check.reset_at - self.t0)
+            return self._refuse(payout, "rejected", f"{check.limit}_exceeded", 422, handler)
+        inserted = yield from self.database("insert")
+        if inserted is None:
+            return None
+        duration = self.env.now - payout.submitted + handler
+        if inserted[1]:
+            self.limits.release(payout.reserved_epoch, self.epoch(), payout.amount)
+            return self._refuse(payout, "failed", "database_error", 500, handler)
         self.pending[payout.id] = payout
-        self._record_request(duration, 202)
         if self.log is not None:
             self.log.emit(
                 self.epoch(), "info", "payout_request_created", payout_id=f"po_{payout.id:08d}",
-                user_id=payout.client, amount_usdt=amount, router_type=router,
+                user_id=payout.client, amount_usdt=payout.amount, router_type=payout.router,
                 request_id=f"req_{payout.id:08d}", event_type="payout_request",
             )  # fmt: skip
         self.env.process(self.process_payout(payout))
+        return Admission(202, "", duration)
+
+    def _refuse(self, payout: Payout, status: str, error: str, http: int, handler: float) -> Admission:
+        duration = self.env.now - payout.submitted + handler
+        self.finalize(payout, status, error, duration)
+        return Admission(http, error, duration)
+
+    def limit_exhausted(self, limit: str, epoch: float) -> bool:
+        """Whether ``limit`` counts as exhausted, which opens the breaker until its window resets.
+
+        A payout that does not fit the remaining budget is refused either way; it opens the breaker
+        for everyone only once the window has used ``LIMIT_EXHAUSTED_SHARE`` of the limit, so that
+        one large payout cannot stop all payouts while most of the budget is left.
+        """
+        daily, hourly = self.limits.usage(epoch)
+        used, cap = (
+            (daily, self.cfg.daily_limit) if limit == "daily_limit" else (hourly, self.cfg.hourly_limit)
+        )
+        return used >= LIMIT_EXHAUSTED_SHARE * cap
 
     # -- M/M/c mode (network.mode: mmc) -------------------------------------------------------
     def arrive_mmc(self) -> None:
@@ -279,7 +356,7 @@ class PayoutService:
         payout = Payout(self.new_payout_id(), router, priority, 0.0, self.env.now, self.epoch(), "mmc")
         self.stats["payouts_submitted"] += 1
         self.pending[payout.id] = payout
-        self._record_request(0.0, 202)
+        self.record_request(0.0, 202)
         self.env.process(self._serve_mmc(payout))
 
     def _serve_mmc(self, payout: Payout) -> Process:
@@ -309,7 +386,7 @@ class PayoutService:
         self.tick_breaker()
         if not self.breaker.allow(env.now):
             self.workers.release()
-            yield from self._complete(payout, "rejected", "circuit_breaker_open", gen)
+            yield from self._complete(payout, "rejected", "circuit_breaker_open")
             return
         error = ""
         attempts = self.scenario.network.retries.max_attempts
@@ -359,9 +436,9 @@ class PayoutService:
                     self.workers.release()
                     if outcome:
                         self.metrics.tron_network_errors_total.labels(outcome, "get_transaction_info").inc()
-                        yield from self._complete(payout, "failed", outcome, gen)
+                        yield from self._complete(payout, "failed", outcome)
                     else:
-                        yield from self._complete(payout, "confirmed", "", gen)
+                        yield from self._complete(payout, "confirmed", "")
                     return
                 if final_at is None and env.now >= sent + self.scenario.network.expiration:
                     # Head block passed the expiration: rebuild and re-sign (a new attempt).
@@ -370,7 +447,7 @@ class PayoutService:
                     error = "expired"
                     break
         self.workers.release()
-        yield from self._complete(payout, "failed", error or "retries_exhausted", gen)
+        yield from self._complete(payout, "failed", error or "retries_exhausted")
 
     def _network_call(self, operation: str, latency: float, error: str, *, breaker: bool) -> None:
         m = self.metrics
@@ -382,19 +459,10 @@ class PayoutService:
         elif breaker:
             self.on_transition(self.breaker.record_success(self.env.now))
 
-    def _complete(self, payout: Payout, status: str, error: str, gen: int) -> Process:
+    def _complete(self, payout: Payout, status: str, error: str) -> Process:
         """Write the final state to the database, then record it."""
-        self.active_requests += 1
-        wait = self.db.acquire()
-        if wait is not None:
-            yield wait
-        db_time, _ = self.db_time()
-        yield self.env.timeout(db_time)
-        if self.generation != gen:
+        if (yield from self.database("update")) is None:
             return
-        self.db.release()
-        self.active_requests -= 1
-        self.metrics.database_operations_duration_seconds.labels("update").observe(db_time)
         if status != "confirmed":
             self.limits.release(payout.reserved_epoch, self.epoch(), payout.amount)
         self.pending.pop(payout.id, None)

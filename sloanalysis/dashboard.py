@@ -1,8 +1,9 @@
 """A Grafana dashboard's panels evaluated from the PromQL they declare, the way Grafana shows them.
 
-:func:`load_dashboard` reads a dashboard JSON (bare, or wrapped in ``{"dashboard": ...}`` as the
-seed writes it) into :class:`Panel` objects; :func:`evaluate_panel` runs every target over a range
-through the embedded engine; the pure helpers below reproduce Grafana's display rules:
+:func:`read_dashboard` is the one reader of Grafana dashboard JSON (bare, or wrapped in
+``{"dashboard": ...}`` as the seed writes it), validated by pydantic models of the parts used;
+:func:`load_dashboard` turns it into :class:`Panel` objects; :func:`evaluate_panel` runs every
+target over a range through the embedded engine; the pure helpers below reproduce Grafana's display rules:
 
 - stat panels reduce each series to its last non-null value (Grafana's default ``lastNotNull``),
   map it through the panel's value mappings and colour it by its threshold steps (the last step
@@ -23,10 +24,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictStr, model_validator
 
+from sloanalysis.config import null_is_absent, validate
 from sloanalysis.errors import UserError
 from sloanalysis.promql import Engine, PromQLError
 from sloanalysis.store import Labels, SeriesStore
@@ -34,6 +37,8 @@ from sloanalysis.store import Labels, SeriesStore
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "GRAFANA_COLORS",
+    "GrafanaDashboard",
+    "GrafanaPanel",
     "Panel",
     "PanelData",
     "SeriesData",
@@ -46,6 +51,7 @@ __all__ = [
     "legend",
     "load_dashboard",
     "map_value",
+    "read_dashboard",
     "threshold_color",
 ]
 
@@ -81,7 +87,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Panel:
-    id: int
+    id: int | None
     title: str
     type: str
     targets: tuple[Target, ...]
@@ -94,6 +100,11 @@ class Panel:
     mappings: dict[str, str] = field(default_factory=dict)
     grid: tuple[int, int, int, int] = (0, 0, 12, 8)
     """``gridPos`` as (x, y, w, h) in Grafana's 24-column grid."""
+
+    @property
+    def label(self) -> str:
+        """``<id>. <title>``, or the title of a panel without an id."""
+        return self.title if self.id is None else f"{self.id}. {self.title}"
 
 
 @dataclass(frozen=True)
@@ -115,79 +126,149 @@ class PanelData:
 
 
 # -- loading ----------------------------------------------------------------------------------
+# The parts of Grafana's dashboard JSON this package reads, as pydantic models. Grafana JSON is
+# open (every plugin adds its own fields), so unknown fields are allowed and ignored.
 
 
-def _num(value: Any, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UserError(f"{where}: expected a number or null, got {value!r}")
-    return float(value)
+class _Open(BaseModel):
+    """Unknown fields are kept (and ignored); ``null`` for a modelled field means its default."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        return null_is_absent(cls, data)
 
 
-def _panel(raw: Any, where: str) -> Panel:
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: expected an object")
-    for key in ("id", "title", "type"):
-        if key not in raw:
-            raise UserError(f"{where}: missing field {key!r}")
-    targets = []
-    for j, t in enumerate(raw.get("targets") or []):
-        if not isinstance(t, dict) or not isinstance(t.get("expr"), str):
-            raise UserError(f"{where}.targets[{j}]: expected an object with a string 'expr'")
-        targets.append(Target(t["expr"], str(t.get("legendFormat", "")), str(t.get("refId", ""))))
-    defaults = (raw.get("fieldConfig") or {}).get("defaults") or {}
-    steps_raw = (defaults.get("thresholds") or {}).get("steps")
-    thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS
-    if steps_raw is not None:
-        if not isinstance(steps_raw, list) or not steps_raw:
-            raise UserError(f"{where}.fieldConfig.defaults.thresholds.steps: expected a non-empty list")
-        thresholds = tuple(
-            Threshold(str(s.get("color", "green")), _num(s.get("value"), f"{where}.thresholds.steps[{k}]"))
-            for k, s in enumerate(steps_raw)
-        )
-    mappings: dict[str, str] = {}
-    for k, m in enumerate(defaults.get("mappings") or []):
-        if not isinstance(m, dict):
-            raise UserError(f"{where}.fieldConfig.defaults.mappings[{k}]: expected an object")
-        if m.get("type", "value") != "value":
+class GrafanaTarget(_Open):
+    """A query of a panel; ``expr`` is PromQL (targets of other data sources have none)."""
+
+    expr: StrictStr | None = None
+    legendFormat: StrictStr = ""
+    refId: StrictStr = ""
+
+
+class GrafanaThresholdStep(_Open):
+    color: StrictStr = "green"
+    value: FiniteFloat | None = None
+
+
+class GrafanaThresholds(_Open):
+    steps: Annotated[list[GrafanaThresholdStep], Field(min_length=1)]
+
+
+class GrafanaMapping(_Open):
+    """A value mapping; only ``type: value`` ones are applied (``options``: value -> {text})."""
+
+    type: StrictStr = "value"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class GrafanaFieldDefaults(_Open):
+    unit: StrictStr = ""
+    decimals: Annotated[int, Field(ge=0, le=20)] | None = None
+    min: FiniteFloat | None = None
+    max: FiniteFloat | None = None
+    thresholds: GrafanaThresholds | None = None
+    mappings: list[GrafanaMapping] = Field(default_factory=list)
+
+
+class GrafanaFieldConfig(_Open):
+    defaults: GrafanaFieldDefaults = GrafanaFieldDefaults()
+
+
+class GrafanaGridPos(_Open):
+    x: int = 0
+    y: int = 0
+    w: int = 12
+    h: int = 8
+
+
+class GrafanaPanel(_Open):
+    """A panel; a ``row`` holds the panels it collapses in ``panels``."""
+
+    type: StrictStr
+    id: int | None = None
+    title: StrictStr = ""
+    targets: list[GrafanaTarget] = Field(default_factory=list)
+    fieldConfig: GrafanaFieldConfig = GrafanaFieldConfig()
+    gridPos: GrafanaGridPos = GrafanaGridPos()
+    panels: list[GrafanaPanel] = Field(default_factory=list)
+
+
+class GrafanaDashboard(_Open):
+    panels: list[GrafanaPanel]
+    title: StrictStr | None = None
+
+
+def _value_mappings(mappings: list[GrafanaMapping]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in mappings:
+        if m.type != "value":
             continue  # range/regex/special mappings: not used by the seed's dashboard
-        for key, opt in (m.get("options") or {}).items():
+        for key, opt in m.options.items():
             if isinstance(opt, dict) and "text" in opt:
-                mappings[str(key)] = str(opt["text"])
-    grid = raw.get("gridPos") or {}
-    decimals = defaults.get("decimals")
+                out[str(key)] = str(opt["text"])
+    return out
+
+
+def _panel(raw: GrafanaPanel) -> Panel:
+    defaults = raw.fieldConfig.defaults
+    thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS
+    if defaults.thresholds is not None:
+        thresholds = tuple(Threshold(s.color, s.value) for s in defaults.thresholds.steps)
+    g = raw.gridPos
     return Panel(
-        id=int(raw["id"]),
-        title=str(raw["title"]),
-        type=str(raw["type"]),
-        targets=tuple(targets),
-        unit=str(defaults.get("unit", "")),
-        decimals=None if decimals is None else int(decimals),
-        min=_num(defaults.get("min"), f"{where}.fieldConfig.defaults.min"),
-        max=_num(defaults.get("max"), f"{where}.fieldConfig.defaults.max"),
+        id=raw.id,
+        title=raw.title,
+        type=raw.type,
+        targets=tuple(Target(t.expr, t.legendFormat, t.refId) for t in raw.targets if t.expr is not None),
+        unit=defaults.unit,
+        decimals=defaults.decimals,
+        min=defaults.min,
+        max=defaults.max,
         thresholds=thresholds,
-        thresholds_declared=steps_raw is not None,
-        mappings=mappings,
-        grid=(int(grid.get("x", 0)), int(grid.get("y", 0)), int(grid.get("w", 12)), int(grid.get("h", 8))),
+        thresholds_declared=defaults.thresholds is not None,
+        mappings=_value_mappings(defaults.mappings),
+        grid=(g.x, g.y, g.w, g.h),
     )
 
 
-def load_dashboard(path: str | os.PathLike[str]) -> tuple[str, list[Panel]]:
-    """The dashboard's title and panels (in file order); errors name the file and panel."""
+def _flat(panels: list[GrafanaPanel]) -> list[GrafanaPanel]:
+    """Panels in file order, a row replaced by the panels it holds (a row shows no data)."""
+    out: list[GrafanaPanel] = []
+    for p in panels:
+        if p.type != "row":
+            out.append(p)
+        out.extend(_flat(p.panels))
+    return out
+
+
+def read_dashboard(path: str | os.PathLike[str]) -> GrafanaDashboard:
+    """The dashboard JSON (bare, or wrapped in ``{"dashboard": ...}``) validated; errors are one
+    line naming the file and the JSON path (``dash.json: panels[2].targets[0].expr: ...``)."""
     p = Path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UserError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: not UTF-8 text: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{p}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if isinstance(doc, dict) and isinstance(doc.get("dashboard"), dict):
-        doc = doc["dashboard"]
-    if not isinstance(doc, dict) or not isinstance(doc.get("panels"), list):
-        raise UserError(f"{p}: expected a Grafana dashboard object with a 'panels' list")
-    panels = [_panel(raw, f"{p}: panels[{i}]") for i, raw in enumerate(doc["panels"])]
-    return str(doc.get("title", p.stem)), panels
+        return validate(GrafanaDashboard, doc["dashboard"], str(p), prefix=("dashboard",))
+    if not isinstance(doc, dict):
+        raise UserError(f"{p}: expected a Grafana dashboard object, got a JSON {type(doc).__name__}")
+    return validate(GrafanaDashboard, doc, str(p))
+
+
+def load_dashboard(path: str | os.PathLike[str]) -> tuple[str, list[Panel]]:
+    """The dashboard's title and panels in file order, those of rows included (rows themselves
+    are left out); only targets with a PromQL ``expr`` are kept."""
+    board = read_dashboard(path)
+    return board.title or Path(path).stem, [_panel(raw) for raw in _flat(board.panels)]
 
 
 # -- display rules ------------------------------------------------------------------------------
@@ -314,7 +395,7 @@ def panel_table(panels: list[PanelData]) -> list[dict[str, str]]:
                 shown = ", ".join(parts) or "No data"
             rows.append(
                 {
-                    "panel": f"{p.id}. {p.title}",
+                    "panel": p.label,
                     "type": p.type,
                     "PromQL": t.expr,
                     "legend": t.legend_format,
@@ -326,7 +407,7 @@ def panel_table(panels: list[PanelData]) -> list[dict[str, str]]:
         for err in d.errors:
             rows.append(
                 {
-                    "panel": f"{p.id}. {p.title}",
+                    "panel": p.label,
                     "type": p.type,
                     "PromQL": err,
                     "legend": "",

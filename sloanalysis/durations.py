@@ -1,12 +1,28 @@
-"""Prometheus duration strings (``1d2h30m``, ``15s``, ``250ms``) to and from milliseconds."""
+"""Durations: Prometheus's syntax (``1d2h30m``, ``15s``, ``250ms``) to and from milliseconds, and the
+human form tables show (``8m38.4s``).
+
+:func:`parse_prometheus_duration` is Prometheus's ``model.ParseDuration`` (rule files, templates,
+promqltest scripts); :func:`parse_duration_ms` is what the tool's own inputs accept: that syntax,
+a leading ``-``, or a number of seconds. :func:`format_duration_ms` is ``model.Duration.String``.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 
 from sloanalysis.errors import UserError
 
-_UNITS_MS = {
+__all__ = [
+    "UNITS_MS",
+    "format_duration_human",
+    "format_duration_ms",
+    "is_prometheus_duration",
+    "parse_duration_ms",
+    "parse_prometheus_duration",
+]
+
+UNITS_MS = {
     "y": 365 * 86_400_000,
     "w": 7 * 86_400_000,
     "d": 86_400_000,
@@ -15,39 +31,100 @@ _UNITS_MS = {
     "s": 1_000,
     "ms": 1,
 }
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
+"""Prometheus's duration units, largest first; a year is 365 days."""
+
+# model.ParseDuration's pattern: each unit at most once, largest first, whole numbers.
+# (\Z, not $: Python's $ also matches before a final newline.)
+_PROMETHEUS = re.compile("^" + "".join(f"(?:([0-9]+){unit})?" for unit in UNITS_MS) + r"\Z")
+_SECONDS = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?\Z")
+_MAX_MS = (2**63 - 1) // 1_000_000  # Go's time.Duration is int64 nanoseconds
+
+
+def is_prometheus_duration(text: str) -> bool:
+    """Whether ``text`` is in Prometheus's duration syntax (see :func:`parse_prometheus_duration`)."""
+    return text == "0" or (text != "" and _PROMETHEUS.match(text) is not None)
+
+
+def parse_prometheus_duration(text: str, *, what: str = "duration") -> int:
+    """Milliseconds of a Prometheus duration, exactly as ``model.ParseDuration`` reads it.
+
+    Units ``y w d h m s ms``, each at most once and largest first, with whole numbers; ``0``
+    alone needs no unit. Anything else raises UserError naming ``what``.
+    """
+    if text == "0":
+        return 0
+    if text == "":
+        raise UserError(f"{what}: empty duration string")
+    m = _PROMETHEUS.match(text)
+    if m is None:
+        raise UserError(f'{what}: not a valid duration string: "{text}"')
+    ms = sum(int(n) * size for n, size in zip(m.groups(), UNITS_MS.values(), strict=True) if n)
+    if ms > _MAX_MS:
+        raise UserError(f'{what}: duration out of range: "{text}"')
+    return ms
 
 
 def parse_duration_ms(text: str | int | float, *, what: str = "duration") -> int:
-    """Milliseconds of ``text``; a bare number is seconds. Raises UserError naming ``what``."""
+    """Milliseconds of a duration the tool accepts: a Prometheus duration (``1d2h``), one with a
+    leading ``-``, or a number of seconds (``90``, ``"0.5"``). Raises UserError naming ``what``."""
     if isinstance(text, bool):
         raise UserError(f"{what}: expected a duration like '15s' or '1d2h', got {text!r}")
     if isinstance(text, int | float):
+        if not math.isfinite(text):
+            raise UserError(f"{what}: expected a finite number of seconds, got {text!r}")
         return round(float(text) * 1000)
     s = str(text).strip()
-    if s.startswith("-") and len(s) > 1 and not re.fullmatch(r"-?\d+(?:\.\d+)?", s):
-        return -parse_duration_ms(s[1:], what=what)
-    if re.fullmatch(r"-?\d+(?:\.\d+)?", s):
+    if _SECONDS.match(s):
         return round(float(s) * 1000)
-    pos, total = 0, 0.0
-    for m in _PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS_MS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise UserError(f"{what}: expected a duration like '15s' or '1d2h', got {text!r}")
-    return round(total)
+    body = s.removeprefix("-")
+    if body and _PROMETHEUS.match(body):
+        ms = parse_prometheus_duration(body, what=what)
+        return -ms if s.startswith("-") else ms
+    raise UserError(
+        f"{what}: expected a duration like '15s' or '1d2h' (whole numbers, units y w d h m s ms "
+        f"largest first) or a number of seconds, got {text!r}"
+    )
 
 
 def format_duration_ms(ms: int) -> str:
-    """Shortest Prometheus duration for ``ms`` (``90000`` -> ``1m30s``)."""
+    """Prometheus's ``model.Duration.String``: ``90000`` -> ``1m30s``, ``0`` -> ``0s``, 7 days -> ``1w``.
+
+    Years and weeks are used only when they divide the duration exactly (``8d``, not ``1w1d``).
+    A negative duration, which Prometheus prints as an empty string, gets a ``-`` in front.
+    """
+    if ms < 0:
+        return "-" + format_duration_ms(-ms)
     if ms == 0:
         return "0s"
-    sign = "-" if ms < 0 else ""
-    rest, parts = abs(ms), []
-    for unit in ("d", "h", "m", "s", "ms"):
-        n, rest = divmod(rest, _UNITS_MS[unit])
+    rest, parts = int(ms), []
+    for unit, size in UNITS_MS.items():
+        if unit in ("y", "w") and rest % size:
+            continue
+        n, rest = divmod(rest, size)
         if n:
             parts.append(f"{n}{unit}")
+    return "".join(parts)
+
+
+def format_duration_human(ms: float | None) -> str:
+    """A duration for people: ``51.84s``, ``8m38.4s``, ``2d3h`` (to the millisecond).
+
+    Under a minute, seconds to 4 significant digits; from a minute, days/hours/minutes and the
+    seconds left to the millisecond. ``never`` for None or an infinity, ``-`` for NaN.
+    """
+    if ms is None or (isinstance(ms, float) and math.isinf(ms)):
+        return "never"
+    if isinstance(ms, float) and math.isnan(ms):
+        return "-"
+    sign = "-" if ms < 0 else ""
+    if abs(ms) < 60_000:
+        return f"{sign}{abs(ms) / 1000.0:.4g}s"
+    rest = round(abs(ms))  # whole milliseconds from here on
+    parts = []
+    for unit in ("d", "h", "m"):
+        n, rest = divmod(rest, UNITS_MS[unit])
+        if n:
+            parts.append(f"{n}{unit}")
+    if rest:
+        parts.append(f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s")
     return sign + "".join(parts)

@@ -3,7 +3,7 @@
 ``render(rows, "table")`` aligns columns (numbers right, text left) and shows ``-`` for None;
 ``formatters`` (per column) shape values for the table only, so JSON and CSV keep the raw,
 unrounded numbers. In JSON, non-finite floats (an infinite time to exhaustion) become ``null``.
-Helpers format durations and ratios for tables.
+Helpers format ratios for tables (durations: :func:`sloanalysis.durations.format_duration_human`).
 """
 
 from __future__ import annotations
@@ -15,39 +15,41 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-__all__ = ["FORMATS", "fmt_duration_ms", "fmt_percent", "render"]
+__all__ = ["FORMATS", "fmt_number", "fmt_percent", "render"]
 
 FORMATS = ("table", "json", "csv")
 Format = Literal["table", "json", "csv"]
 
 
-def fmt_duration_ms(ms: float | None) -> str:
-    """Human duration: ``51.84s``, ``8m38.4s``, ``2d3h`` (to the millisecond); ``never`` for None or inf."""
-    if ms is None or (isinstance(ms, float) and math.isinf(ms)):
-        return "never"
-    if isinstance(ms, float) and math.isnan(ms):
+def fmt_number(x: float, digits: int = 3) -> str:
+    """A number for people, the same in tables, Markdown and HTML: ``digits`` significant digits and
+    never an exponent below 10^15; thousands separated from 1,000 on (``-11,567``, ``99.9``, ``0.0123``)."""
+    if math.isnan(x):
         return "-"
-    sign = "-" if ms < 0 else ""
-    if abs(ms) < 60_000:
-        return f"{sign}{abs(ms) / 1000.0:.4g}s"
-    rest = round(abs(ms))  # whole milliseconds from here on
-    parts = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        n, rest = divmod(rest, size)
-        if n:
-            parts.append(f"{n}{unit}")
-    if rest:
-        parts.append(f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s")
-    return sign + "".join(parts)
+    if math.isinf(x):
+        return "-inf" if x < 0 else "inf"
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if abs(x) >= 1e15 or magnitude < -9:
+        return f"{x:.{digits}g}"
+    if magnitude >= digits - 1:
+        return f"{x:,.0f}"
+    text = f"{x:.{digits - 1 - magnitude}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def fmt_percent(x: float | None, digits: int = 4) -> str:
-    """``0.02`` -> ``2%``; None -> ``-``."""
+def fmt_percent(x: float | None, digits: int = 3) -> str:
+    """A ratio as a percentage (:func:`fmt_number`): ``0.02`` -> ``2%``, ``-115.67`` -> ``-11,567%``;
+    None or NaN -> ``-``."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    if isinstance(x, float) and math.isinf(x):
-        return "-inf%" if x < 0 else "inf%"
-    return f"{x * 100:.{digits}g}%"
+    pct = float(x) * 100
+    gap = 100 - abs(pct)
+    if 0 < gap < 1:  # 99.95% must not read as 100%: keep the digits that differ from 100
+        decimals = min(9, math.floor(-math.log10(gap)) + 2)
+        return f"{pct:.{decimals}f}".rstrip("0").rstrip(".") + "%"
+    return fmt_number(pct, digits) + "%"
 
 
 def _cell(value: Any) -> str:

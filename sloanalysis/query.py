@@ -27,9 +27,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import promql_parser as pp
 import pyarrow as pa
 
+from sloanalysis.durations import is_prometheus_duration, parse_prometheus_duration
 from sloanalysis.errors import UserError
 from sloanalysis.sources.prometheus import PrometheusClient, parse_result_series
 from sloanalysis.store import Labels, SeriesStore
@@ -53,7 +53,6 @@ MAX_POINTS_PER_SERIES = 11_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DURATION_RE = re.compile(r"^[+-]?(\d+(ms|[smhdwy]))+$")
 try:  # pandas >= 2.3: the ``str`` dtype (Arrow-backed, NaN for missing), default in pandas 3
     _STR_DTYPE: Any = pd.StringDtype("pyarrow", na_value=np.nan)
 except TypeError:  # pragma: no cover - older pandas: plain object columns
@@ -79,10 +78,9 @@ def parse_duration(value: DurationLike) -> int:
             raise UserError(f"invalid duration {value!r}")
         return round(secs * 1000)
     try:
-        delta = pp.parse_duration(text)
-    except (ValueError, TypeError, OverflowError):
+        return parse_prometheus_duration(text)
+    except UserError:
         raise UserError(f"invalid duration {value!r} (expected e.g. 15s, 5m, 1h30m, 7d)") from None
-    return delta // timedelta(milliseconds=1)
 
 
 def parse_time(value: TimeLike, *, reference_ms: int | None = None) -> int:
@@ -104,10 +102,10 @@ def parse_time(value: TimeLike, *, reference_ms: int | None = None) -> int:
     text = str(value).strip()
     if _NUMBER_RE.match(text):
         secs = float(text)
-        if not math.isfinite(secs):
-            raise UserError(f"invalid time {value!r}")
+        if not math.isfinite(secs * 1000) or abs(secs) > 1e13:
+            raise UserError(f"invalid time {value!r} (unix seconds out of range)")
         return round(secs * 1000)
-    if text in ("now", "end") or _DURATION_RE.match(text):
+    if text in ("now", "end") or is_prometheus_duration(text[1:] if text[:1] in "+-" else text):
         if reference_ms is None:
             raise UserError(f"relative time {value!r} needs a reference (the data's end)")
         if text in ("now", "end"):
@@ -116,12 +114,15 @@ def parse_time(value: TimeLike, *, reference_ms: int | None = None) -> int:
         return reference_ms + sign * parse_duration(text.lstrip("+-"))
     try:
         ts = pd.Timestamp(text)
-    except (ValueError, TypeError):
+        if pd.isna(ts):
+            raise ValueError(text)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return int(ts.value // 1_000_000)
+    except (ValueError, TypeError, OverflowError):
         raise UserError(
-            f"invalid time {value!r} (expected RFC 3339, unix seconds, or a duration like 30m before the end)"
+            f"invalid time {value!r} (expected RFC 3339 between 1677 and 2262, unix seconds, "
+            "or a duration like 30m before the end)"
         ) from None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value // 1_000_000)
 
 
 # -- frames ------------------------------------------------------------------------------------
@@ -227,11 +228,33 @@ class Backend(Protocol):
     def query(self, expr: str, at: TimeLike) -> pd.DataFrame: ...
 
 
-def _check_range(start_ms: int, end_ms: int, step_ms: int) -> None:
+# Times a frame can hold (pandas' nanosecond timestamps: 1677-09-21 .. 2262-04-11).
+MIN_TIME_MS = int(pd.Timestamp.min.value // 1_000_000) + 1
+MAX_TIME_MS = int(pd.Timestamp.max.value // 1_000_000)
+# Steps one embedded range query may evaluate per series (30 days at 1 s is 2.6 M). A real Prometheus
+# refuses more than 11,000 per request; PrometheusBackend splits longer ranges into such requests.
+MAX_EMBEDDED_STEPS = 5_000_000
+
+
+def check_time(ms: int, what: str = "time") -> int:
+    if not MIN_TIME_MS <= ms <= MAX_TIME_MS:
+        raise UserError(f"{what} {ms} ms is outside the supported range (years 1677 to 2262)")
+    return ms
+
+
+def _check_range(start_ms: int, end_ms: int, step_ms: int, max_steps: int | None = None) -> None:
+    check_time(start_ms, "start")
+    check_time(end_ms, "end")
     if step_ms <= 0:
         raise UserError(f"step must be positive, got {step_ms} ms")
     if end_ms < start_ms:
         raise UserError("end of the query range is before its start")
+    steps = (end_ms - start_ms) // step_ms + 1
+    if max_steps is not None and steps > max_steps:
+        raise UserError(
+            f"the range has {steps:,} steps per series, more than the limit of {max_steps:,}: "
+            "raise the step or narrow the range (or raise the limit with --max-steps)"
+        )
 
 
 class EmbeddedBackend:
@@ -241,10 +264,18 @@ class EmbeddedBackend:
     2.x servers. Relative times are relative to the store's last sample.
     """
 
-    def __init__(self, store: SeriesStore, *, prometheus2: bool = False, lookback_ms: int = 300_000) -> None:
+    def __init__(
+        self,
+        store: SeriesStore,
+        *,
+        prometheus2: bool = False,
+        lookback_ms: int = 300_000,
+        max_steps: int = MAX_EMBEDDED_STEPS,
+    ) -> None:
         from sloanalysis.promql import Engine
 
         self.store = store
+        self.max_steps = max_steps
         self.engine = Engine(store, lookback_ms=lookback_ms, prometheus2=prometheus2)
         span = store.time_range()
         self.data_end_ms: int | None = None if span is None else span[1]
@@ -254,11 +285,11 @@ class EmbeddedBackend:
 
     def query_range(self, expr: str, start: TimeLike, end: TimeLike, step: DurationLike) -> pd.DataFrame:
         start_ms, end_ms, step_ms = self._time(start), self._time(end), parse_duration(step)
-        _check_range(start_ms, end_ms, step_ms)
+        _check_range(start_ms, end_ms, step_ms, self.max_steps)
         return _frame_from_result(self.engine.range(expr, start_ms, end_ms, step_ms))
 
     def query(self, expr: str, at: TimeLike) -> pd.DataFrame:
-        return _frame_from_result(self.engine.instant(expr, self._time(at)))
+        return _frame_from_result(self.engine.instant(expr, check_time(self._time(at), "--at")))
 
 
 def _frame_from_result(result: Any) -> pd.DataFrame:
@@ -353,7 +384,7 @@ class PrometheusBackend:
         return _frame_from_series(series)
 
     def query(self, expr: str, at: TimeLike) -> pd.DataFrame:
-        at_ms = self._time(at)
+        at_ms = check_time(self._time(at), "--at")
         res = self.client.instant(expr, at_ms)
         kind, result = res["resultType"], res["result"]
         if kind == "string":

@@ -15,14 +15,15 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sloanalysis.errors import DataError
+from sloanalysis.files import atomic_write_with
 
 STALE_NAN_BITS = 0x7FF0000000000002
 STALE_NAN: float = float(np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0])
@@ -320,7 +321,8 @@ class SeriesStore:
         """Write ``series`` (JSON label set, dictionary-encoded), ``timestamp_ms``, ``value``.
 
         Series are written in sorted label order, each in time order, so equal stores give
-        byte-identical files. The write goes to a temporary file that is then renamed.
+        byte-identical files. The write goes to a temporary file that is then renamed
+        (:mod:`sloanalysis.files`).
         """
         order = sorted(range(len(self._series)), key=lambda i: self._series[i].labels)
         keys = [
@@ -337,17 +339,21 @@ class SeriesStore:
                 "value": pa.array(vs, pa.float64()),
             }
         )
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=["series"], row_group_size=1 << 22)
-        os.replace(tmp, target)
+        atomic_write_with(
+            path,
+            lambda tmp: pq.write_table(
+                table, tmp, compression="zstd", use_dictionary=["series"], row_group_size=1 << 22
+            ),
+        )
 
     @classmethod
     def from_parquet(cls, path: str | os.PathLike[str]) -> SeriesStore:
         try:
             table = pq.read_table(path, columns=["series", "timestamp_ms", "value"])
         except (OSError, pa.ArrowInvalid, KeyError) as exc:
-            raise DataError(f"{path}: cannot read series Parquet: {exc}") from None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{path}: cannot read series Parquet: {first}") from None
+        _check_samples_table(table, path)
         series_col = table.column("series").combine_chunks()
         if not pa.types.is_dictionary(series_col.type):
             series_col = series_col.dictionary_encode()
@@ -364,11 +370,48 @@ class SeriesStore:
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [codes.size]])
         for lo, hi in zip(starts, ends, strict=True):
-            try:
-                mapping = json.loads(keys[int(codes[lo])])
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}: series {keys[int(codes[lo])]!r} is not a JSON label set: {exc}"
-                ) from None
-            store.add(mapping, ts[lo:hi], vs[lo:hi])
+            store.add(_label_set(keys[int(codes[lo])], path), ts[lo:hi], vs[lo:hi])
         return store
+
+
+# Sample times a store accepts from a file (pandas' range: years 1677 to 2262).
+_MIN_FILE_MS = -9_223_372_036_854
+_MAX_FILE_MS = 9_223_372_036_854
+
+
+def _check_samples_table(table: pa.Table, path: object) -> None:
+    """The contract of a samples file, checked before anything is allocated from it: a string (or
+    dictionary of strings) ``series``, non-null int64 ``timestamp_ms`` within range, float64 ``value``."""
+    series_type = table.schema.field("series").type
+    if pa.types.is_dictionary(series_type):
+        series_type = series_type.value_type
+    expected = {"series": pa.types.is_string(series_type) or pa.types.is_large_string(series_type)}
+    expected["timestamp_ms"] = pa.types.is_int64(table.schema.field("timestamp_ms").type)
+    expected["value"] = pa.types.is_float64(table.schema.field("value").type)
+    wanted = {"series": "string", "timestamp_ms": "int64", "value": "double"}
+    for column, ok in expected.items():
+        if not ok:
+            got = table.schema.field(column).type
+            raise DataError(f"{path}: column {column!r} must be {wanted[column]}, got {got}")
+    for column in ("series", "timestamp_ms"):
+        if table.column(column).null_count:
+            raise DataError(f"{path}: column {column!r} has {table.column(column).null_count} null values")
+    if table.num_rows:
+        lo, hi = pc.min_max(table.column("timestamp_ms")).values()
+        if lo.as_py() < _MIN_FILE_MS or hi.as_py() > _MAX_FILE_MS:
+            raise DataError(
+                f"{path}: timestamp_ms {lo.as_py() if lo.as_py() < _MIN_FILE_MS else hi.as_py()} "
+                "is outside years 1677 to 2262"
+            )
+
+
+def _label_set(text: str, path: object) -> dict[str, str]:
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: series {text[:80]!r} is not a JSON label set: {exc}") from None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise DataError(f"{path}: series {text[:80]!r} is not a JSON object of string labels")
+    return mapping

@@ -14,7 +14,7 @@ from simulator.export import write_run
 from simulator.model import simulate
 from simulator.scenario import load_scenario, scenario_from_dict
 from sloanalysis.report.build import ReportResult, build_report
-from sloanalysis.report.context import Inputs
+from sloanalysis.report.model import Inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOS = ROOT / "slos" / "tron-payment.yaml"

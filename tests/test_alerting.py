@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from sloanalysis.rules.manager import eval_times, evaluate_rules, xxhash64
+from sloanalysis._go import xxhash64
+from sloanalysis.rules.manager import eval_times, evaluate_rules
 from sloanalysis.rules.model import parse_rules
 from sloanalysis.store import SeriesStore, is_stale
 

@@ -192,3 +192,31 @@ def test_generated_recording_rules_match_promtool(smoke: tuple[Path, SeriesStore
     layer.write_text(dump_rule_groups([RuleGroup("layer1", None, tuple(first))]))
     groups = load_rules(layer)
     assert _compare(groups, layer, blocks, store, tmp_path) > 0
+
+
+def test_backtest_from_prometheus_matches_the_run(
+    smoke: tuple[Path, SeriesStore], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``backtest --prometheus`` fetches what the rules (and the budget SLI) read from the server
+    holding the run: the same firing intervals and scores as ``backtest RUN`` over the same span."""
+    import json
+
+    from sloanalysis.cli.main import main
+
+    blocks, store = smoke
+    run = blocks.parent / "run"
+    lo, hi = store.time_range()  # type: ignore[misc]
+    # whole seconds, 15 minutes in (the seed's windows are 5m), so both sides hold every read sample
+    start_s, end_s = lo // 1000 + 900, hi // 1000
+    common = ["backtest", "--rules", str(REPO / "monitoring/seed/alerting-rules.yml")]
+    span = ["--start", str(start_s), "--end", str(end_s), "--format", "json"]
+    assert main([*common, str(run), *span]) == 0
+    local = json.loads(capsys.readouterr().out)
+    with running_prometheus(blocks) as url:
+        remote_args = ["--prometheus", url, "--incidents", str(run / "incidents.csv")]
+        assert main([*common, *remote_args, *span]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert local["firing"], "the seed's rules fire on the smoke run"
+    assert remote["firing"] == local["firing"]
+    assert remote["scores"] == local["scores"]
+    assert any(r["budget_before_detection"] for r in remote["scores"])

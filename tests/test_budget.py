@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sloanalysis.report.gates import slo_checks
 from sloanalysis.slo.budget import (
     budget_minutes,
     budget_spent,
@@ -19,11 +20,11 @@ from sloanalysis.slo.budget import (
     measure,
     measure_window,
     sli_series,
-    summarise,
     time_to_exhaustion_ms,
     timeslice_frame,
 )
 from sloanalysis.slo.spec import SLO, Alerting, EventsSLI, TimesliceSLI
+from sloanalysis.slo.status import slo_status
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -204,16 +205,50 @@ def test_measure_window_counts_the_whole_window_at_once() -> None:
     assert len(frame) == 1
     assert [q[0].count("[1h]") for q in backend.queries] == [1, 1]
     assert (frame["valid"].iloc[0], frame["good"].iloc[0]) == (pytest.approx(36_000), pytest.approx(35_640))
-    row = summarise(_slo(sli), frame, HOUR, burn_now=2.0)
-    assert row["sli"] == pytest.approx(0.99)
-    assert row["window_ms"] == HOUR
-    # Exactly the 1 % allowed was spent: nothing remains, so nothing is left to exhaust.
-    assert row["budget_remaining_ratio"] == pytest.approx(0.0, abs=1e-9)
-    half = summarise(_slo(sli, 0.98), frame, HOUR, burn_now=2.0)
-    # Budget 2 %, 1 % spent: half remains; at burn 2 over a 1-day period: 0.5 * 1 d / 2 = 6 h.
-    assert half["budget_remaining_ratio"] == pytest.approx(0.5)
-    assert half["met"] is True
-    assert half["time_to_exhaustion_ms"] == pytest.approx(6 * HOUR)
+
+
+def test_slo_status_over_data_shorter_than_the_period() -> None:
+    sli = EventsSLI(total="sum(rate(total[{{.window}}]))", good="sum(rate(good[{{.window}}]))")
+    end = 1_700_000_000_000
+    backend = ConstantBackend({"good": 9.9, "total": 10.0})
+    # 99 % good for one hour of a 1-day period at 98 %: the budget is 2 % of 36000 = 720 requests,
+    # 360 are bad, so half is left; the burn rate is 1 % / 2 % = 0.5 in every window, and half a
+    # budget lasts 0.5 * 1 d / 0.5 = 1 day at that rate.
+    status = slo_status(_slo(sli, 0.98), backend, end - HOUR, end, burn_windows_ms=[5 * MIN])
+    assert (status.start_ms, status.window_ms, status.state) == (end - HOUR, HOUR, "met")
+    assert status.burn_rates == {HOUR: pytest.approx(0.5), 5 * MIN: pytest.approx(0.5)}
+    row = status.row()
+    assert row["sli"] == pytest.approx(0.99) and row["met"] is True and row["window_ms"] == HOUR
+    assert row["budget_remaining_ratio"] == pytest.approx(0.5)
+    assert row["budget_remaining"] == pytest.approx(360.0)
+    assert row["time_to_exhaustion_ms"] == pytest.approx(DAY)
+    # At 99 % exactly the budget is spent: missed is only below the objective, nothing remains.
+    spent = slo_status(_slo(sli, 0.99), backend, end - HOUR, end).row()
+    assert spent["met"] is True and spent["budget_remaining_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert spent["time_to_exhaustion_ms"] == pytest.approx(0.0, abs=1.0)  # rounding: within 1 ms
+    assert slo_status(_slo(sli, 0.995), backend, end - HOUR, end).state == "missed"
+
+
+class EmptyBackend:
+    """A server that has no sample for any query."""
+
+    def query_range(self, expr: str, start: int, end: int, step: int) -> pd.DataFrame:
+        return pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), "value": np.array([], np.float64)})
+
+
+def test_slo_status_without_samples_is_no_data_and_never_a_pass() -> None:
+    sli = EventsSLI(total="sum(rate(total[{{.window}}]))", good="sum(rate(good[{{.window}}]))")
+    end = 1_700_000_000_000
+    status = slo_status(_slo(sli), EmptyBackend(), end - DAY, end)
+    assert status.state == "no data" and not status.has_samples
+    row = status.row()
+    unknown = ("sli", "met", "budget_remaining", "budget_remaining_ratio", "burn_rate_current")
+    assert all(row[k] is None for k in (*unknown, "time_to_exhaustion_ms"))
+    assert [c.status for c in slo_checks([row])] == ["skipped"]
+    # Samples without traffic: no SLI either, but nothing was spent (the whole budget is left).
+    idle = slo_status(_slo(sli), ConstantBackend({"good": 0.0, "total": 0.0}), end - DAY, end)
+    assert idle.state == "no data" and idle.has_samples
+    assert idle.row()["budget_remaining_ratio"] == 1.0 and idle.row()["burn_rate_current"] == 0.0
 
 
 def test_measure_timeslice_with_absent_slices() -> None:

@@ -6,23 +6,16 @@ import importlib.util
 import io
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.capacity.executors import LocalExecutor
-from simulator.capacity.sweep import (
-    SweepError,
-    _crossing,
-    knee,
-    load_sweep,
-    mean_ci,
-    replication_metrics,
-    run_sweep,
-    t975,
-)
+from simulator.capacity import LocalExecutor, SweepError, load_sweep, run_sweep
+from simulator.capacity.metrics import replication_metrics
+from simulator.capacity.stats import crossing, knee, mean_ci, t975
 from simulator.export import write_run
 from simulator.model import PayoutRecords, simulate
 from simulator.scenario import load_scenario, with_overrides
@@ -100,12 +93,12 @@ def test_replication_metrics_by_hand() -> None:
 
 def test_crossing_and_knee_by_hand() -> None:
     x = np.array([1.0, 2.0, 3.0])
-    assert _crossing(x, np.array([10.0, 20.0, 40.0]), 30.0, True) == (2.5, "interpolated")
-    assert _crossing(x, np.array([0.999, 0.997, 0.990]), 0.995, False) == pytest.approx(
+    assert crossing(x, np.array([10.0, 20.0, 40.0]), 30.0, True) == (2.5, "interpolated")
+    assert crossing(x, np.array([0.999, 0.997, 0.990]), 0.995, False) == pytest.approx(
         (2 + 2 / 7, "interpolated")
     )
-    assert _crossing(x, np.array([40.0, 50.0, 60.0]), 30.0, True) == (1.0, "below grid")
-    assert _crossing(x, np.array([1.0, 2.0, 3.0]), 30.0, True) == (3.0, "above grid")
+    assert crossing(x, np.array([40.0, 50.0, 60.0]), 30.0, True) == (1.0, "below grid")
+    assert crossing(x, np.array([1.0, 2.0, 3.0]), 30.0, True) == (3.0, "above grid")
     # Normalised x = 0, .25, .5, .75, 1; y = 0, .01, .03, .25, 1: x - y peaks at x = 3 (0.5).
     xs = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     assert knee(xs, np.array([1.0, 1.1, 1.3, 3.5, 11.0])) == 3.0
@@ -180,6 +173,64 @@ def test_bad_sweeps_name_the_field(tmp_path: Path, change: tuple[str, str], mess
     assert str(info.value).startswith(str(path)) and message in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[0.1, 0.4]", "[0.1, .inf]"), "grid.load.payout_rate[1]: must be a finite number, got inf"),
+        (("[0.1, 0.4]", "[.nan, 0.4]"), "grid.load.payout_rate[0]: must be a finite number, got nan"),
+        (("[0.1, 0.4]", "['-Infinity', 0.4]"), "grid.load.payout_rate[0]: must be a finite number"),
+        (("incidents: []", "incidents: []\n  load.api_rate: .inf"), "set.load.api_rate: must be a finite"),
+        (
+            ("service.payout_workers: [2, 6]", "network.latency: {slow: {broadcast: {median: .inf}}}"),
+            "grid.network.latency.slow.broadcast.median: must be a finite number",
+        ),
+    ],
+)
+def test_non_finite_values_are_refused(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = _write_sweep(tmp_path, TINY.replace(*change))
+    with pytest.raises(SweepError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_sweep(path)
+
+
+def test_size_limits_refuse_huge_sweeps_before_work(tmp_path: Path) -> None:
+    # 8 axes of 10 values: 10^8 points, refused from the counts alone (nothing is expanded).
+    names = ("payout_workers", "db_pool", "hourly_limit", "daily_limit", "db_timeout", "request_timeout",
+             "process.restart_seconds", "process.memory_limit_mb")  # fmt: skip
+    axes = "\n".join(f"  service.{name}: {list(range(1, 11))}" for name in names)
+    huge = TINY.split("grid:")[0] + "grid:\n" + axes + "\n"
+    path = _write_sweep(tmp_path, huge)
+    started = time.monotonic()
+    with pytest.raises(SweepError, match=r"grid: 100000000 points \(10 x 10 x 10 x 10 x 10 x 10 x 10 x 10\)"):
+        load_sweep(path)
+    with pytest.raises(SweepError, match=r"replications: 1000000000 exceeds the limit of 1000 per point"):
+        load_sweep(_write_sweep(tmp_path, TINY.replace("replications: 2", "replications: 1000000000")))
+    assert time.monotonic() - started < 30  # refused up front, not after filling memory
+    # At the limit is fine; one past it is not; raising the limit lets it through.
+    tiny = _write_sweep(tmp_path, TINY)  # 2 x 2 = 4 points, 2 replications
+    assert len(load_sweep(tiny, max_points=4, max_replications=2).points) == 4
+    with pytest.raises(
+        SweepError, match=r"grid: 4 points \(2 x 2\) exceed the limit of 3 \(raise it with --max-points\)"
+    ):
+        load_sweep(tiny, max_points=3)
+    with pytest.raises(SweepError, match="raise it with --max-replications"):
+        load_sweep(tiny, max_replications=1)
+
+
+def test_cli_limits_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main as tronsim
+
+    path = _write_sweep(tmp_path, TINY)
+    out = tmp_path / "out"
+    assert tronsim(["capacity", str(path), "--out", str(out), "--workers", "1", "--max-points", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    limit = "grid: 4 points (2 x 2) exceed the limit of 3 (raise it with --max-points)"
+    assert err == [f"tronsim capacity: error: {path}: {limit}"]
+    assert not out.exists()
+    with pytest.raises(SystemExit) as info:  # argparse: a limit must be a positive whole number
+        tronsim(["capacity", str(path), "--out", str(out), "--max-replications", "0"])
+    assert info.value.code == 2 and "--max-replications: must be at least 1" in capsys.readouterr().err
+
+
 def test_cli_bad_input_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from simulator.cli import main as tronsim
 
@@ -220,7 +271,7 @@ def test_interrupted_sweep_resumes_with_identical_results(tmp_path: Path) -> Non
         pd.read_parquet(tmp_path / "whole" / "results.parquet"),
     )
     # Same sweep, two local worker processes: the same numbers.
-    two = LocalExecutor(2, preload=["simulator.capacity.sweep"])
+    two = LocalExecutor(2, preload=["simulator.capacity.run"])
     try:
         parallel = run_sweep(sweep, tmp_path / "parallel", two, plot=False)
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reporting import smoke_run
 
 from sloanalysis.cli.main import main
 
@@ -38,7 +39,7 @@ def test_generate_rules_bad_inputs_leave_nothing(tmp_path: Path, capsys: pytest.
     out = tmp_path / "rules.yaml"
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: sloanalysis/v1\nservice: s\nslos: [\n", encoding="utf-8")
-    _one_line_error(capsys, ["generate-rules", str(bad), "--out", str(out)], "bad.yaml", "malformed YAML")
+    _one_line_error(capsys, ["generate-rules", str(bad), "--out", str(out)], "bad.yaml", "invalid YAML")
     assert not out.exists()
     bad.write_text(
         "version: sloanalysis/v1\nservice: s\nslos:\n  - {name: a, objective: 1.5, period: 1d,"
@@ -87,3 +88,46 @@ def test_slo_bad_spec_and_missing_run(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text("version: sloanalysis/v1\nservice: s\n", encoding="utf-8")
     _one_line_error(capsys, ["slo", str(bad), "--run", str(tmp_path)], "bad.yaml", "slos")
     _one_line_error(capsys, ["slo", TRON, "--run", str(tmp_path / "no-such-run")])
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return smoke_run(tmp_path_factory.getbasetemp())
+
+
+def test_slo_table_over_the_smoke_run(smoke: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slo", TRON, "--run", str(smoke), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = [s["name"] for s in yaml.safe_load(Path(TRON).read_text(encoding="utf-8"))["slos"]]
+    assert [r["slo"] for r in rows] == names
+    for r in rows:
+        # Two hours of data, shorter than every period: each SLO is evaluated over all of it.
+        assert r["window_ms"] < r["period_ms"] and r["window_ms"] > 7_000_000
+        # Budget left is 1 - (bad / allowed) = 1 - (1 - SLI) / (1 - objective).
+        expected = 1 - (1 - r["sli"]) / (1 - r["objective"])
+        assert r["budget_remaining_ratio"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        assert r["met"] == (r["sli"] >= r["objective"])
+
+
+def test_slo_table_says_no_data_for_a_range_without_samples(
+    smoke: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "slo",
+        TRON,
+        "--run",
+        str(smoke),
+        "--start",
+        "2020-01-01T00:00:00Z",
+        "--end",
+        "2020-01-02T00:00:00Z",
+    ]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "budget left" in lines[0] and len(lines) == 2 + 5
+    for line in lines[2:]:
+        # SLI, met, budget left, amount, burn and exhaustion: none is known, none shows 100 % or never.
+        assert line.count("no data") == 6, line
+    assert main([*argv, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(r["met"] is None and r["budget_remaining_ratio"] is None for r in rows)

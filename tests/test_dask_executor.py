@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator.capacity.executors import DaskExecutor, ExecutorError, LocalExecutor
-from simulator.capacity.sweep import load_sweep, run_sweep
+from simulator.capacity import DaskExecutor, ExecutorError, LocalExecutor, load_sweep, run_sweep
 
 distributed = pytest.importorskip("distributed")
 

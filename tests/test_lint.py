@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from sloanalysis.cli.commands.lint import simulator_catalog
-from sloanalysis.rules.lint import Catalog, catalog_from_store, lint_dashboard, lint_expr, lint_rules
+from simulator.cli import main as tronsim
+from sloanalysis.errors import UserError
+from sloanalysis.rules.lint import (
+    Catalog,
+    catalog_from_file,
+    catalog_from_store,
+    lint_dashboard,
+    lint_expr,
+    lint_rules,
+    structural_catalog,
+)
 from sloanalysis.store import SeriesStore
 
 ROOT = Path(__file__).parents[1]
@@ -19,8 +28,11 @@ SEED_TEXT = Path("/work/shared/seed/000_464384e2d05d0a83.txt")
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return simulator_catalog()
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The simulator's catalog as ``tronsim catalog`` writes it and ``lint --catalog`` reads it."""
+    path = tmp_path_factory.mktemp("catalog") / "catalog.json"
+    assert tronsim(["catalog", "--out", str(path)]) == 0
+    return catalog_from_file(path)
 
 
 def found(findings: list, where: str) -> set[tuple[str, str]]:
@@ -127,3 +139,38 @@ def test_up_for_shorter_than_two_scrapes(tmp_path: Path) -> None:
     rules = tmp_path / "r.yml"
     rules.write_text("groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 1m\n")
     assert [x.check for x in lint_rules(rules, cat)] == ["up-for"]
+
+
+def test_catalog_file_holds_the_scrape_target(catalog: Catalog) -> None:
+    # every series carries the target labels a scrape adds; up is there although no family defines it
+    assert catalog.scrape_interval_ms == 15_000
+    assert catalog.label_values("up", "job") == {"tron-payment-api"}
+    assert catalog.label_values("tron_payment_requests_total", "instance") == {"tron-payment-api:8090"}
+    assert catalog.label_values("tron_payment_requests_total", "status") >= {"confirmed", "failed"}
+    assert catalog.kind("tron_pending_payouts_count") == "gauge"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("{", "invalid JSON"), ("[]", "'families'"), ('{"families": [{"name": "x"}]}', "families[0]")],
+)
+def test_bad_catalog_file(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=re.escape(needle)):
+        catalog_from_file(path)
+
+
+def test_without_a_catalog_only_structure_is_checked() -> None:
+    cat = structural_catalog()
+    # existence is not known: neither an unknown metric nor an unknown label value is reported
+    assert lint_expr("tron_payments_total{status='success'} > 1", cat, "t")[0] == []
+    # structure still is: a counter over itself, a percentage above 100, a short window
+    assert "one-to-one-ratio" in {x.check for x in lint_expr(RATIO.replace("sum", ""), cat, "t")[0]}
+    assert "impossible-threshold" in {x.check for x in lint_expr("x_percent > 100", cat, "t")[0]}
+    assert "short-window" in {x.check for x in lint_expr("rate(x_total[30s])", cat, "t")[0]}
+    # a label the selectors do not name may exist: no one-to-one claim when it is ignored
+    ignoring = "rate(x_total{status='failed'}[5m]) / ignoring(status) rate(x_total[5m])"
+    assert lint_expr(ignoring, cat, "t")[0] == []
+    # without knowing the labels, a quantile over a bucket vector is not said to lack le
+    assert lint_expr("histogram_quantile(0.9, rate(x_bucket[5m]))", cat, "t")[0] == []

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from simulator.live.stack import RULE_FILES, running_stack
+from simulator.live.stack import RULE_FILES, running_stack, served_urls
 from sloanalysis.rules.manager import evaluate_rules
 from sloanalysis.rules.model import load_rules
 from sloanalysis.sources.prometheus import PrometheusClient, fetch_range
@@ -74,6 +74,13 @@ def test_alertmanager_receives_what_the_backtest_predicts(tmp_path: Path) -> Non
                 client, '{job="tron-payment-api",__name__!~".*:.*"}', start_ms - 60_000, cutoff_ms + 60_000
             )
         rules_api = requests.get(f"{stack.prometheus}/api/v1/rules", timeout=5).json()
+        # Every address `make live` prints answers on the installed builds (Debian's Prometheus serves
+        # its UI under /classic/, its Alertmanager has no UI: the API is printed instead).
+        printed = dict(served_urls(stack.prometheus, stack.alertmanager))
+        for what, line in printed.items():
+            if line.startswith("http"):
+                assert requests.get(line.split(" ")[0], timeout=5).status_code == 200, (what, line)
+        assert printed["amtool"].endswith(f"--alertmanager.url={stack.alertmanager} alert query")
     assert rules_api["status"] == "success"
     up = [s for s in store if dict(s.labels)["__name__"] == "up"]
     assert len(up) == 1 and (up[0].values == 1).all(), "a scrape failed: the two sides would see gaps"

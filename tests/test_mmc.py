@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.capacity.executors import LocalExecutor
-from simulator.capacity.sweep import load_sweep, run_sweep
+from simulator.capacity import LocalExecutor, load_sweep, run_sweep
 from simulator.model import simulate
 from simulator.scenario import ScenarioError, load_scenario, scenario_from_dict
 
@@ -38,7 +37,7 @@ def test_mmc_preset_matches_erlang_c(tmp_path: Path) -> None:
     base = load_scenario(ROOT / "scenarios" / "mmc.yaml")
     c, service_mean = base.service.payout_workers, base.network.service_mean
     assert (c, service_mean) == (4, 1.0)
-    executor = LocalExecutor(2, preload=["simulator.capacity.sweep"])
+    executor = LocalExecutor(2, preload=["simulator.capacity.run"])
     try:
         result = run_sweep(sweep, tmp_path / "mmc", executor, plot=False)
     finally:

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from prometheus_api_client import PrometheusConnect
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from simulator.export import write_run
+from simulator.model import simulate
+from simulator.scenario import load_scenario
 from sloanalysis.errors import DataError
 from sloanalysis.sources.openmetrics import read_openmetrics, write_openmetrics
 from sloanalysis.store import STALE_NAN, SeriesStore, is_stale
+
+ROOT = Path(__file__).resolve().parents[1]
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, in the past as backfilled data must be
 TRICKY = [
@@ -93,8 +100,8 @@ def test_groups_families_with_metadata(tmp_path: Path) -> None:
         "cpu 3 1700000000\n"
         "# HELP lat_seconds Latency.\n"
         "# TYPE lat_seconds histogram\n"
-        'lat_seconds_bucket{le="+Inf"} 1 1700000000\n'
         'lat_seconds_bucket{le="0.5"} 1 1700000000\n'
+        'lat_seconds_bucket{le="+Inf"} 1 1700000000\n'
         "lat_seconds_count 1 1700000000\n"
         "lat_seconds_sum 0.25 1700000000\n"
         '# HELP req Req \\"x\\"\\n2\n'
@@ -104,6 +111,110 @@ def test_groups_families_with_metadata(tmp_path: Path) -> None:
         "# EOF\n"
     )
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def _strict_parse(text: str) -> int:
+    """Samples read by prometheus_client's strict OpenMetrics parser.
+
+    That parser drops every line after the first of a histogram point when the same group has an
+    earlier point (client_python issue 1091: its duplicate check keeps the previous instant's series),
+    so it cannot read any histogram with history, whatever the order. Histogram families are therefore
+    fed to it one point (one group at one instant) at a time: each point still meets every rule it
+    checks (buckets ascending to +Inf, count equal to +Inf, sum with count, integer counts); the order
+    of the points (groups contiguous, time never going back) is asserted here, as the parser would.
+    """
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        if line == "# EOF":
+            continue
+        if line.startswith("# HELP") or not blocks:
+            blocks.append([])
+        blocks[-1].append(line)
+    return sum(_strict_parse_family(block) for block in blocks)
+
+
+def _parse(lines: list[str]) -> int:
+    doc = "\n".join(lines) + "\n# EOF\n"
+    return sum(len(f.samples) for f in text_string_to_metric_families(doc))
+
+
+def _strict_parse_family(block: list[str]) -> int:
+    header = [x for x in block if x.startswith("#")]
+    body = [x for x in block if not x.startswith("#")]
+    if not any(x.endswith(" histogram") for x in header):
+        return _parse(block)
+    count, order, last_ts = 0, [], {}  # type: ignore[var-annotated]
+    point: list[str] = []
+    point_key = None
+    for x in body:
+        series, ts = x.rsplit(" ", 2)[0], x.rsplit(" ", 1)[1]
+        group = re.sub(r"\{\}", "", re.sub(r',le="[^"]*"|le="[^"]*",?|_bucket|_count|_sum', "", series))
+        if point and (group, ts) != point_key:
+            count += _parse(header + point)
+            point = []
+        if group not in last_ts:
+            order.append(group)
+        assert order[-1] == group, f"group {group} is not contiguous"
+        assert float(ts) >= last_ts.get(group, float("-inf")), f"time goes back in {group}"
+        last_ts[group], point_key = float(ts), (group, ts)
+        point.append(x)
+    return count + (_parse(header + point) if point else 0)
+
+
+def test_histograms_are_written_instant_by_instant(tmp_path: Path) -> None:
+    """OpenMetrics: one instant's buckets (ascending le), count and sum together, groups contiguous."""
+    store = SeriesStore()
+    ts = [T0, T0 + 15_000]
+    for code in ("500", "200"):
+        store.add({"__name__": "d_seconds_bucket", "code": code, "le": "+Inf"}, ts, [2.0, 3.0])
+        store.add({"__name__": "d_seconds_bucket", "code": code, "le": "10"}, ts, [1.0, 2.0])
+        store.add({"__name__": "d_seconds_bucket", "code": code, "le": "2.5"}, ts, [0.0, 1.0])
+        store.add({"__name__": "d_seconds_sum", "code": code}, ts, [7.5, 9.0])
+        store.add({"__name__": "d_seconds_count", "code": code}, ts, [2.0, 3.0])
+    out = tmp_path / "h.om"
+    write_openmetrics(store, out, metadata={"d_seconds": ("histogram", "D.")})
+    lines = out.read_text().splitlines()
+    block = [
+        'd_seconds_bucket{code="%s",le="2.5"} 0 1700000000',
+        'd_seconds_bucket{code="%s",le="10"} 1 1700000000',
+        'd_seconds_bucket{code="%s",le="+Inf"} 2 1700000000',
+        'd_seconds_count{code="%s"} 2 1700000000',
+        'd_seconds_sum{code="%s"} 7.5 1700000000',
+        'd_seconds_bucket{code="%s",le="2.5"} 1 1700000015',
+        'd_seconds_bucket{code="%s",le="10"} 2 1700000015',
+        'd_seconds_bucket{code="%s",le="+Inf"} 3 1700000015',
+        'd_seconds_count{code="%s"} 3 1700000015',
+        'd_seconds_sum{code="%s"} 9 1700000015',
+    ]
+    expected = ["# HELP d_seconds D.", "# TYPE d_seconds histogram"]
+    expected += [b % "200" for b in block] + [b % "500" for b in block] + ["# EOF"]
+    assert lines == expected
+    assert _strict_parse(out.read_text()) == 20
+
+
+def test_the_strict_parser_reads_a_simulated_run(tmp_path: Path) -> None:
+    """prometheus_client's OpenMetrics parser reads the smoke scenario's metrics.om sample for sample."""
+    result = simulate(load_scenario(ROOT / "scenarios" / "smoke.yaml"))
+    run = write_run(result, tmp_path / "run", openmetrics=True)
+    text = (run / "metrics.om").read_text()
+    written = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    assert _strict_parse(text) == written > 50_000
+
+
+def test_the_strict_check_sees_a_bad_order() -> None:
+    bad = (
+        "# HELP d D.\n# TYPE d histogram\n"
+        'd_bucket{le="+Inf"} 1 1\nd_bucket{le="1"} 1 1\nd_count 1 1\nd_sum 1 1\n# EOF\n'
+    )
+    with pytest.raises(ValueError, match=r"(?i)bucket"):
+        _strict_parse(bad)
+    spread = (
+        "# HELP d D.\n# TYPE d histogram\n"
+        'd_bucket{le="+Inf"} 1 1\nd_count 1 1\nd_sum 1 1\nd_bucket{le="+Inf"} 1 2\n'
+        'd_count 1 2\nd_sum 1 2\nd_bucket{le="+Inf"} 1 1\nd_count 1 1\nd_sum 1 1\n# EOF\n'
+    )
+    with pytest.raises(AssertionError, match="time goes back"):
+        _strict_parse(spread)
 
 
 def test_round_trip_skips_only_stale_markers(tmp_path: Path) -> None:

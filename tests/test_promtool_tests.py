@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from sloanalysis.cli.main import main
+from sloanalysis.durations import format_duration_ms
 from sloanalysis.rules.manager import evaluate_rules
 from sloanalysis.rules.model import load_rules
-from sloanalysis.rules.promtool import encode_series, go_duration, run_test_files, write_regression_test
+from sloanalysis.rules.promtool import encode_series, run_test_files, write_regression_test
 from sloanalysis.sources.notation import expand_values
 from sloanalysis.store import STALE_NAN, SeriesStore
 
@@ -74,7 +75,7 @@ def test_malformed_file_is_a_failure(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("ms", "text"), [(0, "0s"), (90_000, "1m30s"), (604_800_000, "1w"), (500, "500ms")])
 def test_go_duration(ms: int, text: str) -> None:
-    assert go_duration(ms) == text
+    assert format_duration_ms(ms) == text
 
 
 def test_encode_series_round_trips() -> None:

@@ -418,7 +418,7 @@ def test_rolling_budget_remaining_hand_worked() -> None:
     import numpy as np
     import pandas as pd
 
-    from sloanalysis.report.context import rolling_budget_remaining
+    from sloanalysis.slo.status import rolling_budget_remaining
 
     # Ten minutes of 1,000 requests, one of them bad in minute 5; 99.9 % over a 10-minute period:
     # after minute 5 one of 5 allowed bad requests is spent (80 % left), at minute 10 one of 10.

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
 
-from sloanalysis.rules.model import parse_rules
-from sloanalysis.rules.scoring import score
-from sloanalysis.rules.tuning import pareto_front, rewrite_alert
+import numpy as np
+import pandas as pd
+import pytest
+
+from sloanalysis.errors import UserError
+from sloanalysis.rules.backtest import FALSE_POSITIVE, backtest
+from sloanalysis.rules.model import load_rule_files, parse_rules
+from sloanalysis.rules.scoring import budget_sli_from_slos, score
+from sloanalysis.rules.tuning import (
+    Comparison,
+    grid_search,
+    pareto_front,
+    rewrite_alert,
+    split_comparison,
+    with_threshold,
+)
+from sloanalysis.store import SeriesStore
 
 MIN = 60_000
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+ROOT = Path(__file__).parents[1]
 
 
 def _alerts(rows: list[tuple[str, int, int | None]]) -> pd.DataFrame:
@@ -77,3 +93,98 @@ def test_threshold_rewrite_and_pareto() -> None:
     ]
     front = pareto_front(rows)
     assert front == [rows[0], rows[1], rows[3]]
+
+
+# -- the threshold of an alert, the backtest and the grid search ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("rate(x[5m]) > 10", Comparison("rate(x[5m])", ">", 10.0)),
+        # a number on the left reads as the same comparison seen from the expression's side
+        ("0.5 <= sum(y)", Comparison("sum(y)", ">=", 0.5)),
+        ("(x{a=~'b.c'} == 2)", Comparison("x{a=~'b.c'}", "==", 2.0)),
+        ("x > bool 3", Comparison("x", ">", 3.0, bool_modifier=True)),
+        ("x > 0x10", Comparison("x", ">", 16.0)),
+        # not a top-level comparison with a number: the `> 3` belongs to the right side of unless
+        ("x > 5 unless y > 3", None),
+        ("x > y", None),
+        ("x + 1", None),
+        ("x > (1 - 0.99)", None),
+    ],
+)
+def test_split_comparison(expr: str, expected: Comparison | None) -> None:
+    assert split_comparison(expr) == expected
+
+
+def test_with_threshold_keeps_the_expression_side() -> None:
+    assert with_threshold("5 < rate(x[5m])", 7) == "rate(x[5m]) > 7"
+    assert with_threshold("(x > bool 3)", 0.25) == "x > bool 0.25"
+    with pytest.raises(UserError, match="no top-level comparison"):
+        with_threshold("x > y", 1)
+
+
+def _run() -> tuple[SeriesStore, pd.DataFrame]:
+    """x is 10 during [20 min, 30 min) of two hours scraped every 15 s, else 0; one incident then."""
+    ts = T0 + np.arange(0, 120 * MIN, 15_000)
+    store = SeriesStore()
+    store.add({"__name__": "x"}, ts, np.where((ts >= T0 + 20 * MIN) & (ts < T0 + 30 * MIN), 10.0, 0.0))
+    return store, _incidents([("i1", T0 + 20 * MIN, T0 + 30 * MIN, ("High",))])
+
+
+RULES = "groups:\n- name: g\n  rules:\n  - alert: High\n    expr: x > 5\n    for: 2m\n"
+
+
+def test_backtest_attributes_firings_to_incidents() -> None:
+    store, incidents = _run()
+    groups = parse_rules(RULES + "  - record: slow\n    expr: avg_over_time(x[3h])\n", "f")
+    bt = backtest(groups, store, incidents, T0, T0 + 120 * MIN)
+    # true from the 20-min evaluation; for 2m: firing at 22 min; false at 30 min: resolved then
+    (firing,) = bt.firings
+    assert (firing["firing_at_ms"], firing["resolved_at_ms"]) == (T0 + 22 * MIN, T0 + 30 * MIN)
+    assert firing["duration_ms"] == 8 * MIN and firing["incident"] == "i1"
+    high = bt.scores.set_index("alert").loc["High"]
+    assert (high["detected"], high["false_positives"], high["detection_ms"]) == (1, 0, 2 * MIN)
+    assert bt.alert_names == ["High"] and bt.pairs["detected"].tolist() == [True]
+    # the 3h window is longer than the 2h evaluated
+    assert any("'slow'" in w and "3h" in w for w in bt.warnings)
+    assert bt.detached().evaluation is None and bt.evaluation is not None
+
+
+def test_backtest_firing_outside_every_incident_is_a_false_positive() -> None:
+    store, _ = _run()
+    bt = backtest(parse_rules(RULES, "f"), store, _incidents([]), T0, T0 + 120 * MIN)
+    assert [f["incident"] for f in bt.firings] == [FALSE_POSITIVE]
+
+
+def test_grid_search_and_its_pareto_front() -> None:
+    store, incidents = _run()
+    groups = parse_rules(RULES, "f")
+    points = [{"threshold": 5.0, "for": 0}, {"threshold": 20.0, "for": 0}]
+    rows = grid_search(groups, "High", points, [(store, incidents, T0, T0 + 120 * MIN)], sli=None)
+    # threshold 5 with for 0 fires at the 20-min evaluation itself; 20 is above every value
+    assert [(r["detected"], r["detection_ms"]) for r in rows] == [(1, 0.0), (0, None)]
+    assert [r["pareto"] for r in rows] == [True, False]
+
+
+def test_budget_sli_from_slos() -> None:
+    from sloanalysis.slo.spec import load_slos
+
+    slos = load_slos(ROOT / "slos/tron-payment.yaml")
+    assert budget_sli_from_slos(slos, None).name == slos[0].id
+    second = budget_sli_from_slos(slos, slos[1].name)
+    assert (second.name, second.objective) == (slos[1].id, slos[1].objective)
+    with pytest.raises(UserError, match="no SLO named 'nope'"):
+        budget_sli_from_slos(slos, "nope")
+    with pytest.raises(UserError, match="no SLOs"):
+        budget_sli_from_slos([], None)
+
+
+def test_load_rule_files_rejects_a_group_defined_twice(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    a.write_text(RULES)
+    b.write_text(RULES)
+    assert [g.name for g in load_rule_files([a])] == ["g"]
+    with pytest.raises(UserError, match=f"{b}: group 'g' is already defined in {a}"):
+        load_rule_files([a, b])

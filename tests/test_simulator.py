@@ -183,6 +183,7 @@ def test_cli_run_writes_a_complete_run_directory(tmp_path: Path, capsys: pytest.
     out = tmp_path / "run"
     assert tronsim(["run", str(SMOKE), "--out", str(out), "--duration", "40m", "--logs", "--seed", "3"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        ".tronsim-run",  # the marker that lets a later run replace it
         "events.jsonl",
         "incidents.csv",
         "run.json",

@@ -9,7 +9,15 @@ import promql_parser
 import pytest
 
 from sloanalysis.errors import UserError
-from sloanalysis.slo.spec import EventsSLI, LatencySLI, RawSLI, TimesliceSLI, load_slos, parse_slos
+from sloanalysis.slo.spec import (
+    EventsSLI,
+    LatencySLI,
+    RawSLI,
+    TimesliceSLI,
+    load_slo_files,
+    load_slos,
+    parse_slos,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400_000
@@ -210,7 +218,7 @@ BAD = [
         "sli: {events: {error_query: 'sum(rate(e[5m]))', total_query: 't[{{.window}}]'}}}\n",
         "needs the {{.window}} placeholder",
     ),
-    ("slos: [\n", "malformed YAML at line"),
+    ("slos: [\n", "invalid YAML"),
     ("version: nope/v9\n", "version: expected sloanalysis/v1"),
     (
         "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: a}\nspec: {budgetingMethod: Occurrences, "
@@ -231,6 +239,148 @@ BAD = [
 ]
 
 
+def _own(entry: str) -> str:
+    """A file of the project's format with one SLO entry (a YAML flow mapping)."""
+    return f"version: sloanalysis/v1\nservice: s\nslos:\n  - {entry}\n"
+
+
+_SLI = "sli: {events: {good: g, total: t}}"
+_OPENSLO_SLO = (
+    "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: a}\nspec: {budgetingMethod: Occurrences, "
+    "indicatorRef: i, objectives: [{target: 0.9}]}\n"
+)
+
+BAD += [
+    # Wrong types are not coerced: a quoted number, a boolean, a list for a mapping.
+    (
+        _own(f"{{name: a, objective: '0.9', period: 1d, {_SLI}}}"),
+        "slos[0].objective: Input should be a valid number",
+    ),
+    (
+        _own(f"{{name: a, objective: true, period: 1d, {_SLI}}}"),
+        "slos[0].objective: Input should be a valid number",
+    ),
+    (
+        _own("{name: a, objective: 0.9, period: 1d, sli: [events]}"),
+        "slos[0].sli: expected a mapping, got list",
+    ),
+    (
+        _own(f"{{name: 7, objective: 0.9, period: 1d, {_SLI}}}"),
+        "slos[0].name: Input should be a valid string",
+    ),
+    # Missing fields, and an unknown one listing the known ones.
+    (_own(f"{{name: a, period: 1d, {_SLI}}}"), "slos[0].objective: required field is missing"),
+    (
+        _own(
+            f"{{name: a, objective: 0.9, period: 1d, {_SLI}, "
+            "alerting: {threshold: {sli_below: 0.5, fore: 1m}}}"
+        ),
+        "slos[0].alerting.threshold.fore: unknown field (known here: for, latency_above, sli_below, window)",
+    ),
+    ("version: sloanalysis/v1\nservice: s\nslos: []\n", "slos: expected a non-empty list of SLOs"),
+    # Non-finite and absurd numbers.
+    (
+        _own(f"{{name: a, objective: .nan, period: 1d, {_SLI}}}"),
+        "slos[0].objective: Input should be a finite number",
+    ),
+    (
+        _own(f"{{name: a, objective: -.inf, period: 1d, {_SLI}}}"),
+        "slos[0].objective: Input should be a finite number",
+    ),
+    (
+        _own(f"{{name: a, objective: 0.9, period: .nan, {_SLI}}}"),
+        "slos[0].period: expected a finite duration",
+    ),
+    (
+        _own(f"{{name: a, objective: 0.9, period: .inf, {_SLI}}}"),
+        "slos[0].period: expected a finite duration",
+    ),
+    (_own(f"{{name: a, objective: 0.9, period: 0s, {_SLI}}}"), "slos[0].period: must be positive"),
+    (_own(f"{{name: a, objective: 0.9, period: -1d, {_SLI}}}"), "slos[0].period: must be positive"),
+    (_own(f"{{name: a, objective: 0.9, period: 11y, {_SLI}}}"), "slos[0].period: must be at most 10 years"),
+    (
+        _own(f"{{name: a, objective: 0.9, period: 1d, {_SLI}, labels: {{bad-name: x}}}}"),
+        "slos[0].labels.bad-name",
+    ),
+    # Cross-field rules.
+    (
+        _own(
+            f"{{name: a, objective: 0.9, period: 1d, {_SLI}, alerting: {{threshold: {{latency_above: 5s}}}}}}"
+        ),
+        "slos[0].alerting.threshold.latency_above: latency_above needs a latency SLI",
+    ),
+    (
+        _own(
+            "{name: a, objective: 0.9, period: 1d, sli: {latency: {histogram: h, threshold: 2s}}, "
+            "alerting: {threshold: {latency_above: 1s}}}"
+        ),
+        "slos[0].alerting.threshold.latency_above: must exceed the SLI threshold 2.0 s",
+    ),
+    (
+        _own("{name: a, objective: 0.9, period: 1d, sli: {events: {good: g, bad: b, total: t}}}"),
+        "slos[0].sli.events: give exactly one of good, bad",
+    ),
+    (
+        _own("{name: a, objective: 0.9, period: 1d, sli: {latency: {histogram: h_bucket, threshold: 2s}}}"),
+        "slos[0].sli.latency.histogram: give the histogram's base name",
+    ),
+    (
+        _own("{name: a, objective: 0.9, period: 1d, sli: {timeslice: {indicator: up, missing: maybe}}}"),
+        "slos[0].sli.timeslice.missing",
+    ),
+    (
+        "version: prometheus/v1\nservice: s\nslos:\n  - {name: a, objective: .nan, alerting: {name: A}, "
+        "sli: {raw: {error_ratio_query: 'e[{{.window}}]'}}}\n",
+        "slos[0].objective: Input should be a finite number",
+    ),
+    (
+        "version: prometheus/v1\nservice: s\nslos:\n  - {name: a, objective: 99, "
+        "sli: {raw: {error_ratio_query: 'e[{{.window}}]'}}}\n",
+        "slos[0].alerting: required field is missing",
+    ),
+    (
+        "version: prometheus/v1\nservice: s\nslos:\n  - {name: a, objective: 99, alerting: {name: A}, "
+        "sli: {plugin: {id: x}}}\n",
+        "slos[0].sli.plugin: Sloth SLI plugins are not supported",
+    ),
+    # OpenSLO: a wrong apiVersion in the first or a later document, an unknown kind, a bad window.
+    (_OPENSLO_SLO.replace("openslo/v1", "openslo/v1alpha"), "apiVersion: expected openslo/v1"),
+    (
+        _OPENSLO_SLO + "---\napiVersion: openslo/v2\nkind: SLI\n",
+        "document 2.apiVersion: Input should be 'openslo/v1'",
+    ),
+    (_OPENSLO_SLO + "---\napiVersion: openslo/v1\nkind: Banana\n", "document 2.kind"),
+    (
+        _OPENSLO_SLO.replace(
+            "indicatorRef: i", "timeWindow: [{duration: 1M}, {duration: 1Q}], indicatorRef: i"
+        ),
+        "document 1.spec.timeWindow: expected a list with exactly one time window",
+    ),
+    (
+        _OPENSLO_SLO.replace("indicatorRef: i", "timeWindow: [{duration: 11Y}], indicatorRef: i"),
+        "document 1.spec.timeWindow[0].duration: must be at most 10 years",
+    ),
+    (
+        "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: a}\nspec: {budgetingMethod: Occurrences, "
+        "indicator: {spec: {thresholdMetric: {metricSource: {spec: {query: q}}}}}, "
+        "objectives: [{target: 0.9, value: 1}]}\n",
+        "document 1.spec.objectives[0].op: thresholdMetric needs op",
+    ),
+    (
+        "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: a}\nspec: {budgetingMethod: Timeslices, "
+        "indicator: {spec: {ratioMetric: {good: {metricSource: {spec: {query: g}}}, "
+        "total: {metricSource: {spec: {query: t}}}}}}, objectives: [{target: 0.9}]}\n",
+        "document 1.spec.objectives[0].timeSliceWindow: required field is missing for Timeslices",
+    ),
+    (
+        "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: a}\nspec: {budgetingMethod: Occurrences, "
+        "indicator: {spec: {ratioMetric: {good: {metricSource: {spec: {query: 'rate(g'}}}, "
+        "total: {metricSource: {spec: {query: t}}}}}}, objectives: [{target: 0.9}]}\n",
+        "document 1.spec.indicator.spec.ratioMetric.good: invalid PromQL",
+    ),
+]
+
+
 @pytest.mark.parametrize(("text", "message"), BAD)
 def test_bad_specs_raise_one_line_naming_the_field(text: str, message: str) -> None:
     with pytest.raises(UserError) as info:
@@ -244,3 +394,16 @@ def test_bad_specs_raise_one_line_naming_the_field(text: str, message: str) -> N
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such file"):
         load_slos(tmp_path / "absent.yaml")
+
+
+def test_slo_files_share_one_id_space(tmp_path: Path) -> None:
+    """The same service and SLO name in two files is an error naming both; distinct ones load in order."""
+    first, second, other = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "c.yaml"
+    first.write_text(_own(f"{{name: x, objective: 0.9, period: 1d, {_SLI}}}"))
+    second.write_text(first.read_text())
+    other.write_text(_own(f"{{name: y, objective: 0.99, period: 7d, {_SLI}}}"))
+    slos = load_slo_files([first, other])
+    assert [(s.id, s.objective, s.period_ms) for s in slos] == [("s-x", 0.9, DAY), ("s-y", 0.99, 7 * DAY)]
+    with pytest.raises(UserError) as info:
+        load_slo_files([first, other, second])
+    assert str(info.value) == f"{second}: SLO 's-x' is already defined in {first}"

@@ -3,9 +3,13 @@
 * Bodies: ``amount_usdt`` (a JSON number > 0, at most 1,000,000, cents), ``router_type``
   (``v0``/``kyc``), ``priority`` (``normal``/``high``, default ``normal``) and ``recipient`` (a
   TRON base58check address). Strict types: ``"12"`` is not a number, ``true`` is not 1.
-* API keys are ``tk_<role>_<client>_<secret>``: the prefix names the key (as Stripe's ``sk_live_``
-  does) and is looked up; the secret is compared with :func:`hmac.compare_digest` on SHA-256
-  digests, so the comparison takes the same time wherever the presented key differs.
+  Integer literals longer than 19 characters are read as floats (a 310-digit amount is infinite, so
+  out of range: 422, not an overflow). The service refuses amounts above its hourly limit too.
+* API keys are ``tk_<role>_<n>_<secret>``; the ``tk_<role>_`` prefix names the role (as Stripe's
+  ``sk_live_`` does). A key is found by the SHA-256 of the whole key (exact: two keys sharing a
+  prefix are two keys) and confirmed with :func:`hmac.compare_digest`; the service holds only
+  the digests.
+* Payout ids are ``po_`` and ASCII digits (``po_²`` is not one: 404).
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ import hashlib
 import hmac
 import json
 import math
-import os
+import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simulator.scenario import PRIORITIES, ROLES, ROUTER_TYPES
 from sloanalysis.errors import UserError
+from sloanalysis.files import atomic_write_text
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_AMOUNT = 1_000_000.0
@@ -88,11 +92,17 @@ def _err(field: str, msg: str, kind: str) -> dict[str, Any]:
     return {"loc": ["body", field] if field else ["body"], "msg": msg, "type": kind}
 
 
+def _bounded_int(text: str) -> int | float:
+    """JSON integers of up to 19 characters as ints; longer ones as floats (inf beyond 1e308), so
+    that no huge int reaches float conversion or Python's 4300-digit int parsing limit."""
+    return int(text) if len(text) <= 19 else float(text)
+
+
 def parse_payout(raw: bytes) -> PayoutBody:
     """Decode and validate a payout body; raises :class:`BodyError`."""
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        data = json.loads(raw, parse_int=_bounded_int)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BodyError([_err("", f"malformed JSON: {exc}"[:200], "json_invalid")]) from None
     if not isinstance(data, dict):
         raise BodyError([_err("", "expected a JSON object", "model_type")])
@@ -138,38 +148,45 @@ class Principal:
 
 
 class KeyRing:
-    """Known keys by their public prefix, holding only the SHA-256 of each secret."""
+    """Known keys by the SHA-256 of the whole key: exact, and no key is held in memory."""
 
     def __init__(self, keys: dict[str, list[str]]) -> None:
-        self._by_prefix: dict[str, tuple[Principal, bytes]] = {}
+        self._by_digest: dict[bytes, tuple[Principal, bytes]] = {}
         for role, role_keys in keys.items():
             for client, key in enumerate(role_keys):
-                prefix, secret = _split(key)
-                if prefix is None or not prefix.startswith(f"tk_{role}_"):
+                if not KEY_FORMAT.fullmatch(key) or not key.startswith(f"tk_{role}_"):
                     raise UserError(f"API key {client} of role {role!r}: expected tk_{role}_<n>_<secret>")
-                self._by_prefix[prefix] = (Principal(role, client), _digest(secret))
+                digest = _digest(key)
+                if digest in self._by_digest:
+                    raise UserError(f"API key {client} of role {role!r}: the same key is listed twice")
+                self._by_digest[digest] = (Principal(role, client), digest)
 
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
             return None
-        prefix, secret = _split(presented)
-        entry = self._by_prefix.get(prefix or "")
-        # Compare against a dummy digest for unknown prefixes, so both paths do the same work.
-        expected = entry[1] if entry is not None else _DUMMY
-        ok = hmac.compare_digest(_digest(secret), expected)
-        return entry[0] if ok and entry is not None else None
+        digest = _digest(presented)
+        principal, expected = self._by_digest.get(digest, (None, _DUMMY))
+        # The dictionary finds the candidate by digest (which tells an attacker nothing about any
+        # key); the constant-time comparison is the check, done on the miss path too.
+        ok = hmac.compare_digest(digest, expected)
+        return principal if ok else None
 
 
+KEY_FORMAT = re.compile(r"tk_[a-z]+_[0-9]+_[A-Za-z0-9_-]{8,}")
 _DUMMY = hashlib.sha256(b"no such key").digest()
 
 
-def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
-def _split(key: str) -> tuple[str | None, str]:
-    prefix, sep, secret = key.rpartition("_")
-    return (prefix, secret) if sep and prefix.startswith("tk_") and secret else (None, key)
+PAYOUT_ID = re.compile(r"po_([0-9]{1,12})", re.ASCII)
+
+
+def parse_payout_id(text: str) -> int | None:
+    """The number of a ``po_<digits>`` id (ASCII digits only), or None."""
+    match = PAYOUT_ID.fullmatch(text)
+    return int(match.group(1)) if match else None
 
 
 def generate_keys(per_role: int) -> dict[str, list[str]]:
@@ -194,9 +211,5 @@ def load_or_create_keys(path: Path, per_role: int) -> dict[str, list[str]]:
         return data
     keys = generate_keys(per_role)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".keys.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(keys, fh)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(keys), mode=0o600)
     return keys

@@ -11,11 +11,13 @@ clock that runs ``speed`` times faster than the wall clock.
 from __future__ import annotations
 
 import asyncio
-import sys
+import logging
 import time
-import traceback
 from collections.abc import Generator
-from typing import Any
+from typing import Any, TypeVar, cast
+
+LOG = logging.getLogger("tronsim.live")
+T = TypeVar("T")
 
 
 class Timeout:
@@ -70,13 +72,16 @@ class RealtimeEnv:
     def event(self) -> Signal:
         return Signal(asyncio.get_running_loop())
 
-    def process(self, generator: Generator[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(self._drive(generator))
+    def process(self, generator: Generator[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``generator`` in the background (``env.process``); a failure is logged and counted."""
+        task = asyncio.get_running_loop().create_task(self._background(generator))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _drive(self, generator: Generator[Any, Any, None]) -> None:
+    async def run(self, generator: Generator[Any, Any, T]) -> T:
+        """Drive ``generator`` to its end in the calling task and return its value (what a SimPy
+        process's event would carry). Exceptions propagate to the caller."""
         value: Any = None
         try:
             while True:
@@ -88,14 +93,21 @@ class RealtimeEnv:
                     value = await event.future
                 else:
                     raise TypeError(f"process yielded {event!r}, not a timeout or an event")
-        except StopIteration:
-            return
+        except StopIteration as stop:
+            return cast(T, stop.value)
         except asyncio.CancelledError:
             generator.close()
             raise
+
+    async def _background(self, generator: Generator[Any, Any, Any]) -> Any:
+        try:
+            return await self.run(generator)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             self.failures += 1
-            traceback.print_exc(file=sys.stderr)
+            LOG.exception("a service process failed")
+            return None
 
     @property
     def active(self) -> int:

@@ -1,11 +1,18 @@
 """``tronsim serve``: the reference payout service in real time, over HTTP (aiohttp).
 
 The service is the simulation's :class:`~simulator.service.PayoutService` itself, running on a
-:class:`~simulator.live.realtime.RealtimeEnv`: the breaker, limits, rate limiter, TRON network model,
-payout worker processes (broadcast, retries, confirmation polling), final-state recording, crash
-and restart are the simulation's code. Only the edges are new here: HTTP requests with real API
-keys and bodies replace the model's random arrivals, and request latency is measured, not drawn.
-Simulated durations (handler, database, network, blocks) are slept, divided by ``--speed``.
+:class:`~simulator.live.realtime.RealtimeEnv`: a submission runs the service's own admission
+generator (``admit_payout``: per-payout maximum, breaker, limits, database insert, 202 or refusal),
+a poll its ``database("find")``; authentication failures and rate limiting are its
+``auth_failure`` and ``rate_limited``; payout workers, final-state recording, crash and restart and
+the scrape-time gauges (:class:`~simulator.scrape.ProcessGauges`) are the simulation's code. Only
+the edges are new here: HTTP requests with real API keys and bodies replace the model's random
+arrivals, and request latency is measured, not drawn. Simulated durations (handler, database,
+network, blocks) are slept, divided by ``--speed``.
+
+Hardening (see :mod:`simulator.live.guard` and :mod:`simulator.live.logsafe`): a connection cap
+answered with 503, a deadline for request heads (408) and bodies (408), header size limits, a
+redacting log filter, and a middleware that counts every API answer, a 500 included.
 
 Incidents: the service plays the scenario's incident timeline itself, from its epoch (scenario
 time 0 is when it starts, or ``--epoch``), at ``--speed``. Knowing the timeline in advance is
@@ -19,7 +26,8 @@ when ``--speed`` is above 1. Latencies in the metrics are measured in wall secon
 
 While a ``service_crash`` incident is active the service is down: every connection is reset
 (scrapes fail, so ``up`` is 0); at its end the process "restarts" as in the simulation (fresh
-registry, breaker closed, accepted payouts resumed from the database).
+registry, breaker closed, accepted payouts resumed from the database). A submission whose
+database insert the crash cut was never stored: its client saw a reset, and no record remains.
 """
 
 from __future__ import annotations
@@ -29,12 +37,12 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
+import logging
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import IO, Any, cast
 
 import numpy as np
@@ -43,17 +51,29 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from simulator.events import EventLog
-from simulator.live import health
-from simulator.live.api import MAX_BODY_BYTES, BodyError, KeyRing, Principal, parse_payout
+from simulator.live import health, logsafe
+from simulator.live.api import (
+    MAX_BODY_BYTES,
+    BodyError,
+    KeyRing,
+    PayoutBody,
+    Principal,
+    parse_payout,
+    parse_payout_id,
+)
+from simulator.live.guard import GuardedSite, ServerLimits, request_started
+from simulator.live.realtime import RealtimeEnv
 from simulator.network import TronNetwork
 from simulator.randomness import Draws
 from simulator.scenario import Scenario
-from simulator.scrape import Scraper
-from simulator.service import PAYOUT_ENDPOINT, POLL_ENDPOINT, Payout, PayoutService
+from simulator.scrape import ProcessGauges
+from simulator.service import PAYOUT_ENDPOINT, POLL_ENDPOINT, Admission, Payout, PayoutService
 from simulator.workload import halt_windows, incident_timeline
+from sloanalysis.errors import UserError
 
 FINAL = frozenset({"confirmed", "failed", "rejected"})
 JSON = "application/json"
+LOG = logging.getLogger("tronsim.live")
 
 
 @dataclass
@@ -116,32 +136,33 @@ class LiveServer:
         speed: float = 1.0,
         epoch: float | None = None,
         log_stream: IO[str] | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.scenario = scenario
         self.keyring = KeyRing(keys)
         self.speed = speed
         self._epoch = epoch
         self.log_stream = log_stream
-        self.env: Any = None
+        self.limits = limits or ServerLimits()
+        self.env: RealtimeEnv
         self.svc: LivePayoutService
+        self.gauges: ProcessGauges
+        self.site: GuardedSite | None = None
         self.timeline = incident_timeline(scenario)
 
     # -- setup ---------------------------------------------------------------------------------
     def start_service(self) -> None:
         """Build the service on the running loop (the environment needs it)."""
-        from simulator.live.realtime import RealtimeEnv
-
         self.env = RealtimeEnv(self.speed, self._epoch)
         draws = Draws(np.random.default_rng(self.scenario.seed))
         network = TronNetwork(self.scenario.network, draws, self.env.origin, halt_windows(self.scenario))
         log = EventLog(self.log_stream) if self.log_stream is not None else None
-        svc = LivePayoutService(cast(simpy.Environment, self.env), self.scenario, draws, network, log)
+        env = cast(simpy.Environment, self.env)
+        svc = LivePayoutService(env, self.scenario, draws, network, log)
         svc.t0 = self.env.origin
         svc.records = {}
         self.svc = svc
-        self._gauges = SimpleNamespace(
-            service=svc, draws=draws, env=self.env, leak_mb=0.0, memory_noise_mb=0.0, _last_at=self.env.now
-        )
+        self.gauges = ProcessGauges(env, svc, draws)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])
@@ -167,13 +188,39 @@ class LiveServer:
     # -- plumbing ------------------------------------------------------------------------------
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.svc.down:
+        """Every answer to an API request counts in ``slo_*``, whatever the handler did; requests
+        a crash cut are not counted (the process that took them is gone)."""
+        request_started(request)
+        svc = self.svc
+        if svc.down:
             return self._reset(request)
-        started = time.perf_counter()
+        generation, started, status = svc.generation, time.perf_counter(), 500
         try:
-            return cast(web.StreamResponse, await handler(request))
+            response = cast(web.StreamResponse, await handler(request))
+            status = response.status
+            return response
         except web.HTTPRequestEntityTooLarge:
-            return self._answer(started, 413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
+            status = 413
+            return _json(413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 0
+            raise
+        except Exception:
+            LOG.exception("%s %s failed", request.method, request.path)
+            return _json(500, {"detail": "internal error"})
+        finally:
+            if status and svc.generation == generation and request.path.startswith("/api/"):
+                svc.record_request(time.perf_counter() - started, status)
+                svc.requests_since_scrape += 1
+
+    def _refused(self, path: str) -> None:
+        """A connection beyond the cap was answered 503 (see :mod:`simulator.live.guard`)."""
+        if not self.svc.down and path.startswith("/api/"):
+            self.svc.record_request(0.0, 503)
+            self.svc.requests_since_scrape += 1
 
     @staticmethod
     def _reset(request: web.Request) -> web.Response:
@@ -182,156 +229,105 @@ class LiveServer:
             request.transport.abort()
         return web.Response(status=503)
 
-    def _record_request(self, started: float, status: int) -> None:
-        m, svc = self.svc.metrics, self.svc
-        m.slo_total_requests.inc()
-        if status < 500:
-            m.slo_successful_requests.inc()
-        m.slo_request_duration_seconds.observe(time.perf_counter() - started)
-        svc.stats[status] += 1
-        svc.requests_since_scrape += 1
-
-    def _answer(self, started: float, status: int, body: dict[str, Any], **headers: str) -> web.Response:
-        self._record_request(started, status)
-        return _json(status, body, headers)
-
-    def _security(self, event: str, user_id: str, request: web.Request, details: dict[str, Any]) -> None:
-        if self.svc.log is None:
-            return
-        self.svc.log.emit(
-            self.svc.epoch(), "warning", "security_event", event_type="security", security_event=event,
-            user_id=user_id, ip_address=request.remote or "", details=details,
-        )  # fmt: skip
-
-    def _authorize(self, request: web.Request, endpoint: str, started: float) -> Principal | web.Response:
-        """401 for a missing or unknown key, 429 beyond the caller's rate limit."""
-        svc = self.svc
+    def _authorize(self, request: web.Request, endpoint: str) -> Principal | web.Response:
+        """401 for a missing or unknown key, 429 beyond the caller's rate limit (the service decides)."""
+        svc, ip = self.svc, request.remote or ""
         principal = self.keyring.authenticate(request.headers.get("X-API-Key"))
         if principal is None:
-            svc.metrics.authentication_failures_total.labels("unauthorized").inc()
-            self._security("authentication_unauthorized", "anonymous", request, {"endpoint": endpoint})
-            return self._answer(started, 401, {"detail": "missing or invalid API key"})
-        if not svc.rate_limiter.allow(principal.role, principal.client, self.env.now):
-            svc.metrics.rate_limit_violations_total.labels(endpoint, principal.role).inc()
-            if svc.stats[429] % 100 == 0:  # one event per hundred refusals, as the simulation logs
-                self._security(
-                    "rate_limit_exceeded",
-                    principal.user_id,
-                    request,
-                    {"endpoint": endpoint, "role": principal.role},
-                )
-            return self._answer(started, 429, {"detail": "rate limit exceeded"}, **{"Retry-After": "1"})
+            svc.auth_failure("unauthorized", endpoint, 401, ip=ip)
+            return _json(401, {"detail": "missing or invalid API key"})
+        if svc.rate_limited(principal.role, principal.client, endpoint):
+            if svc.rate_limit_event_due():
+                details = {"endpoint": endpoint, "role": principal.role}
+                svc.security_event("rate_limit_exceeded", principal.user_id, details, ip)
+            return _json(429, {"detail": "rate limit exceeded"}, {"Retry-After": "1"})
         return principal
 
-    async def _database(self, operation: str) -> tuple[float, bool] | None:
-        """One simulated database operation through the pool; None if the process crashed meanwhile."""
-        svc = self.svc
-        gen, pool = svc.generation, svc.db
-        svc.active_requests += 1
-        wait = pool.acquire()
-        if wait is not None:
-            await cast(Any, wait).future
-        duration, failed = svc.db_time()
-        await asyncio.sleep(self.env.real_delay(duration))
-        if svc.generation != gen:
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        """The body, or None when it did not arrive within the body time-out (413 beyond the cap)."""
+        try:
+            return await asyncio.wait_for(request.read(), self.limits.body_timeout)
+        except TimeoutError:
             return None
-        pool.release()
-        svc.active_requests -= 1
-        svc.metrics.database_operations_duration_seconds.labels(operation).observe(duration)
-        return duration, failed
 
     # -- the payout API ------------------------------------------------------------------------
     async def create_payout(self, request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
+        """Authorize and parse (the HTTP edge), then the service's own admission decides."""
         svc, env = self.svc, self.env
-        gen = svc.generation
-        who = self._authorize(request, PAYOUT_ENDPOINT, started)
+        who = self._authorize(request, PAYOUT_ENDPOINT)
         if isinstance(who, web.Response):
             return who
-        raw = await request.read()  # 413 beyond MAX_BODY_BYTES (middleware)
+        raw = await self._read_body(request)
+        if raw is None:
+            response = _json(
+                408, {"detail": f"request body not received within {self.limits.body_timeout:g} s"}
+            )
+            response.force_close()
+            return response
+        body: PayoutBody | None = None
         try:
             body = parse_payout(raw)
+            labels, detail = (body.router, body.priority), None
         except BodyError as exc:
-            if exc.labels is not None:  # a payout with a bad amount or address: counted as rejected
-                payout = self._new_payout(who, exc.labels[0], exc.labels[1], 0.0, "")
-                svc.finalize(payout, "rejected", "validation_error", time.perf_counter() - started)
-            return self._answer(started, 422, {"detail": exc.detail})
+            if exc.labels is None:  # not even a payout's router and priority: nothing to count
+                return _json(422, {"detail": exc.detail})
+            labels, detail = exc.labels, exc.detail
+        generation = svc.generation
         await asyncio.sleep(env.real_delay(svc.handler_time()))
-        if svc.generation != gen:
+        if svc.generation != generation:
             return self._reset(request)
-        payout = self._new_payout(who, body.router, body.priority, body.amount, body.recipient)
-        pid = payout_id(payout.id)
-        svc.tick_breaker()
-        if not svc.breaker.accepting:
-            svc.finalize(payout, "rejected", "circuit_breaker_open", time.perf_counter() - started)
-            status = 503 if svc.breaker.reason == "failures" else 422
-            return self._answer(
-                started, status, {"detail": "circuit breaker open", "payout_id": pid, "status": "rejected"}
-            )
-        check = svc.limits.reserve(payout.reserved_epoch, payout.amount)
-        if not check.ok:
-            svc.on_transition(svc.breaker.trip_limit(env.now, check.limit, check.reset_at - svc.t0))
-            svc.schedule_tick(check.reset_at - svc.t0)
-            svc.finalize(payout, "rejected", f"{check.limit}_exceeded", time.perf_counter() - started)
-            return self._answer(
-                started, 422, {"detail": f"{check.limit} exceeded", "payout_id": pid, "status": "rejected"}
-            )
-        db = await self._database("insert")
-        if db is None:
+        amount, recipient = (body.amount, body.recipient) if body is not None else (0.0, "")
+        payout = svc.submit(labels[0], labels[1], amount, who.user_id)
+        record = PayoutRecord(payout.id, who, *labels, amount, recipient, payout.reserved_epoch)
+        svc.records[payout.id] = record
+        answer = await env.run(svc.admit_payout(payout, 0.0, valid=body is not None))
+        if answer is None:  # a crash cut the insert: never stored, so no record either
+            del svc.records[payout.id]
             return self._reset(request)
-        if db[1]:
-            svc.limits.release(payout.reserved_epoch, svc.epoch(), payout.amount)
-            svc.finalize(payout, "failed", "database_error", time.perf_counter() - started)
-            return self._answer(started, 500, {"detail": "database error", "payout_id": pid})
-        svc.pending[payout.id] = payout
-        record = svc.records[payout.id]
-        record.status = "pending"
-        if svc.log is not None:
-            svc.log.emit(
-                svc.epoch(), "info", "payout_request_created", payout_id=pid, user_id=payout.client,
-                amount_usdt=payout.amount, router_type=payout.router, request_id=f"req_{payout.id:08d}",
-                event_type="payout_request",
-            )  # fmt: skip
-        env.process(svc.process_payout(payout))
-        return self._answer(started, 202, record.to_json())
+        if answer.status == 202:
+            if record.finals == 0:
+                record.status = "pending"
+            return _json(202, record.to_json())
+        return _json(answer.status, self._refusal(answer, payout_id(payout.id), detail))
 
-    def _new_payout(
-        self, who: Principal, router: str, priority: str, amount: float, recipient: str
-    ) -> Payout:
-        svc = self.svc
-        n = svc.new_payout_id()
-        svc.stats["payouts_submitted"] += 1
-        epoch = svc.epoch()
-        payout = Payout(n, router, priority, amount, self.env.now, epoch, who.user_id)
-        svc.records[n] = PayoutRecord(n, who, router, priority, amount, recipient, epoch)
-        return payout
+    def _refusal(self, answer: Admission, pid: str, detail: list[dict[str, Any]] | None) -> dict[str, Any]:
+        if detail is not None:
+            return {"detail": detail}
+        if answer.error == "amount_above_limit":
+            msg = f"must be at most {self.svc.max_payout:,.2f} (the service's hourly limit)"
+            detail = [{"loc": ["body", "amount_usdt"], "msg": msg, "type": "value_error"}]
+            return {"detail": detail, "payout_id": pid, "status": "rejected"}
+        if answer.error == "database_error":
+            return {"detail": "database error", "payout_id": pid, "status": "failed"}
+        text = answer.error.replace("_", " ").replace(" exceeded", " exhausted")
+        return {"detail": text, "payout_id": pid, "status": "rejected"}
 
     async def get_payout(self, request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
         svc = self.svc
-        who = self._authorize(request, POLL_ENDPOINT, started)
+        who = self._authorize(request, POLL_ENDPOINT)
         if isinstance(who, web.Response):
             return who
-        db = await self._database("find")
-        if db is None:
+        generation = svc.generation
+        read = await self.env.run(svc.database("find"))
+        if read is None:
             return self._reset(request)
         await asyncio.sleep(self.env.real_delay(svc.handler_time()))
-        if db[1]:
-            return self._answer(started, 500, {"detail": "database error"})
-        text = request.match_info["payout_id"]
-        number = int(text[3:]) if text.startswith("po_") and text[3:].isdigit() else -1
-        record = svc.records.get(number)
+        if svc.generation != generation:
+            return self._reset(request)
+        if read[1]:
+            return _json(500, {"detail": "database error"})
+        number = parse_payout_id(request.match_info["payout_id"])
+        record = svc.records.get(number) if number is not None else None
         if record is None:
-            return self._answer(started, 404, {"detail": "payout not found"})
+            return _json(404, {"detail": "payout not found"})
         if record.owner != who and who.role != "admin":
-            svc.metrics.authentication_failures_total.labels("forbidden").inc()
-            self._security("authentication_forbidden", who.user_id, request, {"endpoint": POLL_ENDPOINT})
-            return self._answer(started, 403, {"detail": "not your payout"})
-        return self._answer(started, 200, record.to_json())
+            svc.auth_failure("forbidden", POLL_ENDPOINT, 403, user_id=who.user_id, ip=request.remote or "")
+            return _json(403, {"detail": "not your payout"})
+        return _json(200, record.to_json())
 
     # -- operations endpoints ------------------------------------------------------------------
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        Scraper.refresh_process_gauges(cast(Scraper, self._gauges))
+        self.gauges.refresh()
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.svc.metrics.registry), headers={"Content-Type": content_type})
 
@@ -403,6 +399,10 @@ class LiveServer:
                 "breaker": svc.breaker.state.label,
                 "down": svc.down,
                 "process_failures": self.env.failures,
+                "lost_in_flight": svc.stats["requests_lost_in_flight"],
+                "connections": self.site.gate.open if self.site is not None else 0,
+                "refused_connections": self.site.gate.refused if self.site is not None else 0,
+                "head_timeouts": self.site.gate.head_timeouts if self.site is not None else 0,
                 "http": {str(k): v for k, v in sorted(svc.stats.items(), key=str) if isinstance(k, int)},
             },
         )
@@ -428,10 +428,16 @@ async def run_server(
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM); then stop the workers and close."""
     server.start_service()
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        server.app(), access_log=None, handle_signals=False, **server.limits.handler_kwargs()
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
-    await site.start()
+    site = server.site = GuardedSite(runner, host, port, server.limits, server._refused)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -439,9 +445,7 @@ async def run_server(
             loop.add_signal_handler(sig, stop.set)
     driver = loop.create_task(server.drive_incidents())
     if announce is not None:
-        sockets = getattr(site._server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else port
-        base = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
+        base = site.name
         rows = [
             ("service", f"{base}{PAYOUT_ENDPOINT}"),
             ("metrics", f"{base}/metrics"),
@@ -471,6 +475,7 @@ def serve(
     speed: float,
     epoch: float | None,
     log_path: Path | None,
+    limits: ServerLimits | None = None,
 ) -> int:
     stream: IO[str]
     if log_path is None:
@@ -478,9 +483,13 @@ def serve(
         with contextlib.suppress(AttributeError, ValueError):
             sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     else:
-        stream = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed below)
+        try:
+            stream = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise UserError(f"--log-file {log_path}: cannot append to it: {exc.strerror or exc}") from None
+    logsafe.install()
     try:
-        server = LiveServer(scenario, keys, speed=speed, epoch=epoch, log_stream=stream)
+        server = LiveServer(scenario, keys, speed=speed, epoch=epoch, log_stream=stream, limits=limits)
         asyncio.run(run_server(server, host, port))
     finally:
         if log_path is not None:

@@ -25,9 +25,12 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from sloanalysis.files import fresh_directory
+
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout, when run from one
 MONITORING = ROOT / "monitoring"
-RULE_FILES = (MONITORING / "rules" / "tron-payment.yml", MONITORING / "rules" / "slo-generated.yml")
+RULE_NAMES = ("tron-payment.yml", "slo-generated.yml")
+RULE_FILES = tuple(MONITORING / "rules" / name for name in RULE_NAMES)
 PROMETHEUS = os.environ.get("PROMETHEUS", "/usr/bin/prometheus")
 ALERTMANAGER = os.environ.get("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 JOB = "tron-payment-api"
@@ -50,6 +53,19 @@ def prometheus_config(
         f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
         f"scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{target}']\n"
     )
+
+
+def monitoring_files(monitoring: Path) -> tuple[tuple[Path, ...], Path]:
+    """(rule files, alertmanager.yml) under ``monitoring``; RuntimeError naming the first missing."""
+    rules = tuple(monitoring / "rules" / name for name in RULE_NAMES)
+    alertmanager = monitoring / "alertmanager.yml"
+    for path in (*rules, alertmanager):
+        if not path.is_file():
+            raise RuntimeError(
+                f"{path}: not found (run from a source checkout, or pass --monitoring DIR with "
+                f"rules/{' and rules/'.join(RULE_NAMES)} and alertmanager.yml)"
+            )
+    return rules, alertmanager
 
 
 def free_port() -> int:
@@ -120,8 +136,11 @@ def running_stack(
     ports: tuple[int, int, int] | None = None,
     workdir: Path | None = None,
     ready_timeout: float = 30.0,
+    monitoring: Path = MONITORING,
 ) -> Iterator[Stack]:
-    """Service, Alertmanager and Prometheus on 127.0.0.1 (free ports unless ``ports`` is given)."""
+    """Service, Alertmanager and Prometheus on 127.0.0.1 (free ports unless ``ports`` is given),
+    with the rules and Alertmanager configuration under ``monitoring``."""
+    rule_files, alertmanager_yml = monitoring_files(monitoring)
     missing = [p for p in (PROMETHEUS, ALERTMANAGER) if not (shutil.which(p) or os.access(p, os.X_OK))]
     if missing:
         raise RuntimeError(
@@ -152,7 +171,7 @@ def running_stack(
             )  # fmt: skip
             procs["alertmanager"] = _spawn(
                 [
-                    ALERTMANAGER, f"--config.file={MONITORING / 'alertmanager.yml'}",
+                    ALERTMANAGER, f"--config.file={alertmanager_yml}",
                     f"--storage.path={workdir / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{am_port}",
                     "--cluster.listen-address=", "--log.level=warn",
                 ],
@@ -163,6 +182,7 @@ def running_stack(
                 prometheus_config(
                     f"127.0.0.1:{svc_port}",
                     f"127.0.0.1:{am_port}",
+                    rule_files,
                     scrape_interval=scrape_interval,
                     evaluation_interval=evaluation_interval,
                 )
@@ -186,11 +206,41 @@ def running_stack(
             _stop(procs)
 
 
+def first_served(base: str, paths: Sequence[str], timeout: float = 2.0) -> str | None:
+    """The first of ``base + path`` that answers 200 (loopback only): which UI this build serves."""
+    for path in paths:
+        try:
+            if requests.get(base + path, timeout=timeout).status_code == 200:
+                return base + path
+        except requests.RequestException:
+            continue
+    return None
+
+
+def served_urls(prometheus: str, alertmanager: str) -> list[tuple[str, str]]:
+    """URLs that work on the installed builds. Debian's Prometheus 2.42 serves its UI under
+    ``/classic/`` (the React UI is not packaged) and Debian's Alertmanager ships no web UI at all, so
+    the addresses are probed rather than assumed; the APIs are always there."""
+    rows = []
+    ui = first_served(prometheus, ("/alerts", "/classic/alerts"))
+    rows.append(("prometheus", ui or f"{prometheus}/api/v1/alerts (no web UI in this build)"))
+    rows.append(("prometheus API", f"{prometheus}/api/v1/query?query=up"))
+    am_ui = first_served(alertmanager, ("/#/alerts",)) if first_served(alertmanager, ("/",)) else None
+    rows.append(("alertmanager", am_ui or f"{alertmanager}/api/v2/alerts (no web UI in this build)"))
+    rows.append(("amtool", f"amtool --alertmanager.url={alertmanager} alert query"))
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m simulator.live.stack", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "smoke.yaml"))
+    parser.add_argument(
+        "scenario", nargs="?", default=str(ROOT / "scenarios" / "smoke.yaml"), help="scenario (smoke.yaml)"
+    )
+    parser.add_argument(
+        "--monitoring", default=str(MONITORING), help="directory with rules/ and alertmanager.yml"
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="scenario seconds per wall second")
     parser.add_argument("--duration", default="", help="load duration (default: the whole scenario)")
     parser.add_argument("--workdir", default=str(ROOT / ".tronsim" / "live"), help="logs and TSDB here")
@@ -200,29 +250,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sloanalysis.errors import UserError
 
     try:
+        if not Path(args.scenario).is_file():
+            raise UserError(f"{args.scenario}: scenario file not found")
+        monitoring_files(Path(args.monitoring))
         scenario = load_scenario(args.scenario)
         ports = tuple(int(p) for p in args.ports.split(","))
         if len(ports) != 3:
             raise UserError(f"--ports: expected three ports, got {args.ports!r}")
-    except (UserError, ValueError) as exc:
+    except (UserError, ValueError, RuntimeError) as exc:
         print(f"live: error: {exc}", file=sys.stderr)
         return 2
     duration = args.duration or f"{max(1, int(scenario.duration / args.speed))}s"
     workdir = Path(args.workdir)
-    shutil.rmtree(workdir, ignore_errors=True)
+    try:  # emptied only if this command made it: --workdir may name any directory
+        fresh_directory(
+            workdir, ".tronsim-live", inputs=[args.scenario, args.monitoring], what="live work directory",
+            legacy=("api-keys.json", "events.jsonl", "prometheus.yml", "prometheus", "alertmanager", "*.log"),
+        )  # fmt: skip
+    except UserError as exc:
+        print(f"live: error: {exc}", file=sys.stderr)
+        return 2
     try:
         with running_stack(
             args.scenario,
             speed=args.speed,
             ports=ports,
             workdir=workdir,
+            monitoring=Path(args.monitoring),
         ) as stack:
             stack.start_load(args.scenario, duration=duration)
             rows = [
                 ("service", f"{stack.service}/api/payment/payouts  ({stack.service}/health)"),
                 ("metrics", f"{stack.service}/metrics"),
-                ("prometheus", f"{stack.prometheus}/alerts"),
-                ("alertmanager", f"{stack.alertmanager}/#/alerts"),
+                *served_urls(stack.prometheus, stack.alertmanager),
                 ("scenario", f"{scenario.name} at speed {args.speed:g}, load for {duration}"),
                 ("logs", str(workdir)),
             ]

@@ -6,11 +6,11 @@ one after another (as Prometheus does per step) with each fold covering all step
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from sloanalysis._go import format_float, format_label_value, xxhash64
 from sloanalysis.promql.kahan import kahan_inc, quantile_sorted, sort_nan_first
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.promql.values import Annotations, Vec, keep_labels, remove_labels, set_label
@@ -123,16 +123,7 @@ def aggregate(
 
 def _quantile_param_warnings(param: np.ndarray, annots: Annotations) -> None:
     for q in np.unique(param[np.isnan(param) | (param < 0) | (param > 1)]):
-        annots.warn(f"PromQL warning: quantile value should be between 0 and 1, got {_fmt_float(q)}")
-
-
-def _fmt_float(f: float) -> str:
-    """Go's ``%g``-like shortest formatting used in Prometheus messages."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    return repr(float(f)).removesuffix(".0")
+        annots.warn(f"PromQL warning: quantile value should be between 0 and 1, got {format_float(q)}")
 
 
 def check_k_param(op: str, param: np.ndarray) -> None:
@@ -143,9 +134,9 @@ def check_k_param(op: str, param: np.ndarray) -> None:
     if np.isnan(param).any():
         raise PromQLError("Parameter value is NaN")
     if (param <= -(2.0**63)).any():
-        raise PromQLError(f"Scalar value {_fmt_float(float(param.min()))} underflows int64")
+        raise PromQLError(f"Scalar value {format_float(float(param.min()))} underflows int64")
     if (param >= 2.0**63).any():
-        raise PromQLError(f"Scalar value {_fmt_float(float(param.max()))} overflows int64")
+        raise PromQLError(f"Scalar value {format_float(float(param.max()))} overflows int64")
 
 
 def select_k(
@@ -158,11 +149,11 @@ def select_k(
     if op == "limit_ratio":
         if (param > 1).any():
             annots.warn(
-                f"PromQL warning: ratio value should be between -1 and 1, got {_fmt_float(param.max())}"
+                f"PromQL warning: ratio value should be between -1 and 1, got {format_float(param.max())}"
             )
         if (param < -1).any():
             annots.warn(
-                f"PromQL warning: ratio value should be between -1 and 1, got {_fmt_float(param.min())}"
+                f"PromQL warning: ratio value should be between -1 and 1, got {format_float(param.min())}"
             )
     _, members = _groups(vec, grouping, without)
     n, t = vec.values.shape
@@ -207,7 +198,7 @@ def count_values(vec: Vec, label: str, grouping: Sequence[str], without: bool) -
     counts: dict[Labels, np.ndarray] = {}
     for i, lab in enumerate(vec.labels):
         vals, pres = vec.values[i], vec.present[i]
-        for text in {format_value(v) for v in np.unique(vals[pres])} | (
+        for text in {format_label_value(v) for v in np.unique(vals[pres])} | (
             {"NaN"} if bool(np.isnan(vals[pres]).any()) else set()
         ):
             hit = pres & _matches_text(vals, text)
@@ -221,7 +212,9 @@ def count_values(vec: Vec, label: str, grouping: Sequence[str], without: bool) -
 def _matches_text(vals: np.ndarray, text: str) -> np.ndarray:
     if text == "NaN":
         return np.isnan(vals)
-    return np.array([format_value(v) == text for v in vals]) if vals.size < 64 else _fast_match(vals, text)
+    return (
+        np.array([format_label_value(v) == text for v in vals]) if vals.size < 64 else _fast_match(vals, text)
+    )
 
 
 def _fast_match(vals: np.ndarray, text: str) -> np.ndarray:
@@ -235,70 +228,7 @@ def _fast_match(vals: np.ndarray, text: str) -> np.ndarray:
     return hit
 
 
-def format_value(v: float) -> str:
-    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, never an exponent."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return np.format_float_positional(v, trim="-")
-
-
-# -- xxHash64 of a label set: limit_ratio samples series by this hash, like Prometheus. ----
-
-_P1, _P2, _P3, _P4, _P5 = (
-    11400714785074694791,
-    14029467366897019727,
-    1609587929392839161,
-    9650029242287828579,
-    2870177450012600261,
-)
-_M = (1 << 64) - 1
-
-
-def _rotl(x: int, r: int) -> int:
-    return ((x << r) | (x >> (64 - r))) & _M
-
-
-def _round(acc: int, lane: int) -> int:
-    return (_rotl((acc + lane * _P2) & _M, 31) * _P1) & _M
-
-
-def xxhash64(data: bytes) -> int:
-    n = len(data)
-    i = 0
-    if n >= 32:
-        v1, v2, v3, v4 = (_P1 + _P2) & _M, _P2, 0, (-_P1) & _M
-        while i + 32 <= n:
-            v1 = _round(v1, int.from_bytes(data[i : i + 8], "little"))
-            v2 = _round(v2, int.from_bytes(data[i + 8 : i + 16], "little"))
-            v3 = _round(v3, int.from_bytes(data[i + 16 : i + 24], "little"))
-            v4 = _round(v4, int.from_bytes(data[i + 24 : i + 32], "little"))
-            i += 32
-        h = (_rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)) & _M
-        for v in (v1, v2, v3, v4):
-            h = ((h ^ _round(0, v)) * _P1 + _P4) & _M
-    else:
-        h = _P5
-    h = (h + n) & _M
-    while i + 8 <= n:
-        h ^= _round(0, int.from_bytes(data[i : i + 8], "little"))
-        h = (_rotl(h, 27) * _P1 + _P4) & _M
-        i += 8
-    if i + 4 <= n:
-        h ^= (int.from_bytes(data[i : i + 4], "little") * _P1) & _M
-        h = (_rotl(h, 23) * _P2 + _P3) & _M
-        i += 4
-    while i < n:
-        h ^= (data[i] * _P5) & _M
-        h = (_rotl(h, 11) * _P1) & _M
-        i += 1
-    h ^= h >> 33
-    h = (h * _P2) & _M
-    h ^= h >> 29
-    h = (h * _P3) & _M
-    h ^= h >> 32
-    return h
+# -- the label-set hash limit_ratio samples series by, as Prometheus does. ----------------
 
 
 def _uvarint(n: int) -> bytes:

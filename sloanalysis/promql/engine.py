@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
+from sloanalysis._go import format_float
+from sloanalysis.durations import format_duration_ms
 from sloanalysis.promql import aggregate as agg
 from sloanalysis.promql import binary, functions, histogram, rangebatch
 from sloanalysis.promql.parse import (
     PromQLError,
     at_modifiers,
-    duration_ms,
     invalid_utf8_literals,
     parse,
     position,
@@ -38,9 +39,12 @@ from sloanalysis.promql.values import (
     get_label,
     merge_same_labels,
 )
+from sloanalysis.promql.walk import duration_ms
 from sloanalysis.store import METRIC_NAME, SeriesStore
 
 DEFAULT_SUBQUERY_STEP_MS = 60_000
+# Inner steps one subquery may evaluate (a day at 1 s is 86,400; [30d:1ms] would be 2.6 billion).
+MAX_SUBQUERY_STEPS = 5_000_000
 _KEEP_NAME_RANGE = ("last_over_time", "first_over_time")
 _HISTOGRAM_ONLY = (
     "histogram_avg",
@@ -185,6 +189,12 @@ class _Evaluator:
         first = (int(start.min()) // step) * step
         if first <= int(start.min()):
             first += step
+        steps = (int(end.max()) - first) // step + 1
+        if steps > MAX_SUBQUERY_STEPS:
+            raise PromQLError(
+                f"subquery {format_duration_ms(rng)}:{format_duration_ms(step)} needs {steps:,} inner steps, "
+                f"more than the limit of {MAX_SUBQUERY_STEPS:,}: use a coarser resolution"
+            )
         grid = np.arange(first, int(end.max()) + 1, step, dtype=np.int64)
         inner = _Evaluator(self.ctx, grid)
         value = inner.eval(node.expr)
@@ -347,7 +357,7 @@ class _Evaluator:
         if name == "quantile_over_time":
             for q in np.unique(params[0][np.isnan(params[0]) | (params[0] < 0) | (params[0] > 1)]):
                 self.ctx.annots.warn(
-                    f"PromQL warning: quantile value should be between 0 and 1, got {agg._fmt_float(q)}"
+                    f"PromQL warning: quantile value should be between 0 and 1, got {format_float(q)}"
                     f" ({self.ctx.pos(args[0])})"
                 )
         if name in rangebatch.BATCHED:
@@ -470,7 +480,7 @@ class _Evaluator:
             bad = param[np.isnan(param) | (param < 0) | (param > 1)]
             for q in np.unique(bad):
                 self.ctx.annots.warn(
-                    f"PromQL warning: quantile value should be between 0 and 1, got {agg._fmt_float(q)}"
+                    f"PromQL warning: quantile value should be between 0 and 1, got {format_float(q)}"
                     f" ({self.ctx.pos(node.param)})"
                 )
         vec = self.vector(node.expr)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from sloanalysis._go import format_float
 from sloanalysis.promql.values import Annotations, Vec, get_label, remove_labels
 from sloanalysis.store import METRIC_NAME, Labels
 
@@ -214,8 +215,7 @@ def _bucket_fraction(
 def histogram_quantile(q: np.ndarray, vec: Vec, annots: Annotations) -> Vec:
     bad = q[np.isnan(q) | (q < 0) | (q > 1)]
     for v in np.unique(bad):
-        shown = "NaN" if math.isnan(v) else repr(float(v)).removesuffix(".0")
-        annots.warn(f"PromQL warning: quantile value should be between 0 and 1, got {shown}")
+        annots.warn(f"PromQL warning: quantile value should be between 0 and 1, got {format_float(v)}")
     return _per_histogram(vec, [q], annots, _bucket_quantile)
 
 

@@ -8,12 +8,13 @@ errors are located at the shortest prefix of the query that already fails the sa
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import promql_parser
 
 from sloanalysis.errors import UserError
+from sloanalysis.promql.walk import walk
 
 
 class PromQLError(UserError):
@@ -143,22 +144,53 @@ def position(text: str, offset: int) -> str:
     return f"{line}:{col}"
 
 
+# Deepest nesting of brackets an expression may have. Prometheus has no such limit, but the parser
+# (Rust) aborts the process past a few thousand levels and the evaluator recurses once per level;
+# real expressions stay below 20.
+MAX_NESTING = 128
+
+
+def _nesting_depth(text: str) -> tuple[int, int]:
+    """The deepest bracket nesting outside strings and comments, and where it is first reached."""
+    depth = deepest = at = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'`":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" and c != "`" else 1
+            i = j + 1
+            continue
+        if c == "#":
+            nl = text.find("\n", i)
+            i = n if nl < 0 else nl
+            continue
+        if c in "([{":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, i
+        elif c in ")]}":
+            depth -= 1
+        i += 1
+    return deepest, at
+
+
 def parse(text: str) -> Any:
     """Parse ``text``; raise :class:`PromQLError` ``"1:14: parse error: ..."`` on bad input."""
     if not text.strip():
         raise PromQLError("1:1: parse error: no expression found in input")
+    deepest, at = _nesting_depth(text)
+    if deepest > MAX_NESTING:
+        raise PromQLError(
+            f"{position(text, at)}: parse error: expression nested {deepest} levels deep, "
+            f"more than the {MAX_NESTING} this engine evaluates"
+        )
     msg = _try_parse(text)
     if msg is not None:
         offset = _error_offset(text, msg)
         raise PromQLError(f"{position(text, offset)}: parse error: {_prometheus_wording(msg)}")
     return promql_parser.parse(text)
-
-
-def duration_ms(delta: timedelta | None) -> int:
-    """Milliseconds of a parser duration (exact: timedelta holds whole microseconds)."""
-    if delta is None:
-        return 0
-    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
 def _at_tokens(text: str) -> list[int | str]:
@@ -255,18 +287,13 @@ def at_modifiers(text: str, tree: Any) -> dict[int, int | str]:
     ``@`` follows its operand in the text, so a post-order walk visits the modifiers in
     text order; that order lets the text scan stand in when the parser cannot convert one.
     """
-    nodes: list[Any] = []
-
-    def visit(node: Any) -> None:
-        for child in children(node):
-            visit(child)
-        target = node.vector_selector if isinstance(node, promql_parser.MatrixSelector) else node
-        if isinstance(target, promql_parser.VectorSelector | promql_parser.SubqueryExpr) and (
-            target.at is not None
-        ):
-            nodes.append(node)
-
-    visit(tree)
+    # A range selector's ``@`` is kept on its vector selector but looked up by the range selector.
+    ranged = {id(n.vector_selector): n for n in walk(tree) if isinstance(n, promql_parser.MatrixSelector)}
+    nodes = [
+        ranged.get(id(n), n)
+        for n in walk(tree, post_order=True)
+        if isinstance(n, promql_parser.VectorSelector | promql_parser.SubqueryExpr) and n.at is not None
+    ]
     if not nodes:
         return {}
     tokens: list[int | str] | None = None
@@ -294,16 +321,3 @@ def at_modifiers(text: str, tree: Any) -> dict[int, int | str]:
                 raise PromQLError(f"cannot read the @ modifier of {node}") from None
             result[id(node)] = tokens[idx]
     return result
-
-
-def children(node: Any) -> list[Any]:
-    """Direct sub-expressions of an AST node."""
-    if isinstance(node, promql_parser.BinaryExpr):
-        return [node.lhs, node.rhs]
-    if isinstance(node, promql_parser.AggregateExpr):
-        return [node.expr] if node.param is None else [node.param, node.expr]
-    if isinstance(node, promql_parser.Call):
-        return list(node.args)
-    if isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
-        return [node.expr]
-    return []

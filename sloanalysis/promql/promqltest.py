@@ -15,7 +15,6 @@ import ast
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,13 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
+from sloanalysis._go import format_float
+from sloanalysis.durations import parse_prometheus_duration
 from sloanalysis.errors import DataError, UserError
 from sloanalysis.promql import Engine, PromQLError, QueryResult
-from sloanalysis.promql.parse import children
 from sloanalysis.promql.selectors import select
 from sloanalysis.promql.values import labels_str
+from sloanalysis.promql.walk import selectors, walk
 from sloanalysis.sources.notation import expand_values, parse_series_line, split_metric
 from sloanalysis.store import SeriesStore
 
@@ -41,8 +42,6 @@ _PAT_RANGE = re.compile(
 )
 _PAT_EXPECT = re.compile(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$")
 _PAT_RANGE_VEC = re.compile(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$")
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_UNITS_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
 
 SKIP_NATIVE = "native histograms"
 SKIP_FLAG = "experimental feature behind a Prometheus feature flag"
@@ -50,13 +49,10 @@ SKIP_FLAG = "experimental feature behind a Prometheus feature flag"
 
 def parse_duration(text: str) -> int:
     """Milliseconds of a Prometheus duration (``1h30m``, ``0``, ``500ms``)."""
-    text = text.strip()
-    if text == "0":
-        return 0
-    m = _DURATION.match(text)
-    if not m or not text:
-        raise DataError(f"invalid duration {text!r}")
-    return sum(int(g) * u for g, u in zip(m.groups(), _UNITS_MS, strict=True) if g)
+    try:
+        return parse_prometheus_duration(text.strip())
+    except UserError as exc:
+        raise DataError(str(exc)) from None
 
 
 def almost_equal(a: float, b: float, eps: float = EPSILON) -> bool:
@@ -299,22 +295,6 @@ class _State:
                 self.histograms.add(d, [], [])
 
 
-def _selectors(node: Any) -> Iterator[Any]:
-    if isinstance(node, pp.VectorSelector):
-        yield node
-    elif isinstance(node, pp.MatrixSelector):
-        yield node.vector_selector
-    for child in children(node):
-        yield from _selectors(child)
-
-
-def _calls(node: Any) -> Iterator[Any]:
-    if isinstance(node, pp.Call):
-        yield node
-    for child in children(node):
-        yield from _calls(child)
-
-
 def _skip_reason(cmd: Eval, state: _State) -> str | None:
     if cmd.has_histograms:
         return SKIP_NATIVE
@@ -325,7 +305,7 @@ def _skip_reason(cmd: Eval, state: _State) -> str | None:
             raise
         return None
     if len(state.histograms):
-        for vs in _selectors(tree):
+        for vs in selectors(tree):
             if select(state.histograms, vs):
                 return SKIP_NATIVE
     return None
@@ -341,22 +321,14 @@ def _flag_skip(cmd: Eval, error: str) -> str | None:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return None
-    if any(c.func.experimental for c in _calls(tree)):
+    if any(c.func.experimental for c in walk(tree) if isinstance(c, pp.Call)):
         return SKIP_FLAG
     return None
 
 
-def _fmt(v: float) -> str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return repr(float(v)).removesuffix(".0")
-
-
 def _series_text(labels: Any, ts: np.ndarray, vals: np.ndarray) -> str:
     pts = " ".join(
-        f"{_fmt(v)}@{t // 1000 if t % 1000 == 0 else t / 1000}" for t, v in zip(ts, vals, strict=True)
+        f"{format_float(v)}@{t // 1000 if t % 1000 == 0 else t / 1000}" for t, v in zip(ts, vals, strict=True)
     )
     return f"{labels_str(labels)} [{pts}]"
 
@@ -393,27 +365,29 @@ def _compare(cmd: Eval, res: QueryResult) -> str | None:
         return None
     if res.kind == "scalar":
         if cmd.scalar is None:
-            return f"expected vector or matrix result, got scalar {_fmt(float(res.values[0, 0]))}"
+            return f"expected vector or matrix result, got scalar {format_float(float(res.values[0, 0]))}"
         got = float(res.values[0, 0])
         return (
-            None if almost_equal(cmd.scalar, got) else f"expected scalar {_fmt(cmd.scalar)} got {_fmt(got)}"
+            None
+            if almost_equal(cmd.scalar, got)
+            else f"expected scalar {format_float(cmd.scalar)} got {format_float(got)}"
         )
     if cmd.scalar is not None:
-        return f"expected scalar {_fmt(cmd.scalar)} got {res.kind} with {len(res.labels)} series"
+        return f"expected scalar {format_float(cmd.scalar)} got {res.kind} with {len(res.labels)} series"
     expected = {labels: (vals, pos) for labels, vals, pos in cmd.series}
     if res.kind == "vector":
         seen = set()
         for pos, labels in enumerate(res.labels):
             got = float(res.values[pos, 0])
             if labels not in expected:
-                return f"unexpected metric {labels_str(labels)} in result, has value {_fmt(got)}"
+                return f"unexpected metric {labels_str(labels)} in result, has value {format_float(got)}"
             exp_list, exp_pos = expected[labels]
             if ordered and exp_pos != pos + 1:
                 return f"expected metric {labels_str(labels)} at position {exp_pos} but was at {pos + 1}"
             want = exp_list[0] if exp_list else None
             if want is None or not almost_equal(want, got):
-                shown = _fmt(want) if want is not None else "_"
-                return f"expected {shown} for {labels_str(labels)} got {_fmt(got)}"
+                shown = format_float(want) if want is not None else "_"
+                return f"expected {shown} for {labels_str(labels)} got {format_float(got)}"
             seen.add(labels)
         missing = [lab for lab in expected if lab not in seen]
         if missing:
@@ -457,7 +431,7 @@ def _compare(cmd: Eval, res: QueryResult) -> str | None:
         for wt, wv, gt, gv in zip(want_t, want_v, ts, vals, strict=True):
             if wt != int(gt) or not almost_equal(wv, float(gv)):
                 got_text = _series_text(labels, ts, vals)
-                return f"expected {_fmt(wv)}@{wt / 1000:g} for {labels_str(labels)} got {got_text}"
+                return f"expected {format_float(wv)}@{wt / 1000:g} for {labels_str(labels)} got {got_text}"
     missing = [lab for lab in expected if lab not in seen]
     if missing:
         return f"expected metric {labels_str(missing[0])} not found"

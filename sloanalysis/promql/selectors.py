@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from sloanalysis._go import match_op
 from sloanalysis.errors import DataError
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.store import METRIC_NAME, Matcher, Series, SeriesStore, is_stale
 
 # MatchOp values are not hashable; their str() is stable ("MatchOp.Equal", ...).
-_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 
 
 def matcher_groups(vs: Any) -> list[list[Matcher]]:
@@ -20,7 +20,7 @@ def matcher_groups(vs: Any) -> list[list[Matcher]]:
     groups = []
     for raw in raw_groups:
         try:
-            group = [Matcher.of(m.name, _OPS[str(m.op)], m.value) for m in raw]
+            group = [Matcher.of(m.name, match_op(m.op), m.value) for m in raw]
         except DataError as exc:
             raise PromQLError(str(exc)) from None
         if vs.name:

@@ -12,23 +12,43 @@ the end, so an interrupted or failed run leaves the previous report intact.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mistune
+import nbformat
+import pandas as pd
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbconvert import HTMLExporter
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+
+from sloanalysis.dashboard import load_dashboard
+from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
+from sloanalysis.files import StagedDirectory
 from sloanalysis.report import gates
-from sloanalysis.report.context import Context, Inputs
+from sloanalysis.report.alerts import score_table
+from sloanalysis.report.context import Context
+from sloanalysis.report.model import DEFAULT_PERIOD_MS, Inputs
+from sloanalysis.rules.backtest import Backtest
+from sloanalysis.rules.model import load_rules
+from sloanalysis.slo.spec import load_slo_files
+from sloanalysis.sources.rundir import INCIDENTS, RUN_JSON, SAMPLES
 
 __all__ = [
     "NOTEBOOKS",
@@ -38,6 +58,7 @@ __all__ = [
     "check_inputs",
     "execute_notebook",
     "export_html",
+    "notebook_parameters",
     "notebooks_dir",
 ]
 
@@ -53,7 +74,9 @@ TITLES = {
     "alert_tuning": "Alert backtest and tuning",
     "dashboard": "Grafana dashboard",
 }
-KERNEL_NAME = "tron-slo-report"
+KERNEL_NAME = "tron-slo-toolkit"
+"""The one kernel name of every notebook (``make install`` registers it for JupyterLab)."""
+REPORT_MARKER = ".sloanalysis-report"  # `report --out` replaces only a directory carrying it
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -88,8 +111,6 @@ def notebooks_dir() -> Path:
 
 def check_inputs(inputs: Inputs) -> None:
     """Every file readable and well formed, the source named once: raise before writing anything."""
-    from sloanalysis.sources.rundir import INCIDENTS, RUN_JSON, SAMPLES
-
     if (inputs.run_dir is None) == (inputs.prometheus_url is None):
         raise UserError("give exactly one of --run DIR and --prometheus URL")
     if inputs.run_dir is not None:
@@ -103,22 +124,15 @@ def check_inputs(inputs: Inputs) -> None:
         ("SLO file", inputs.slos),
         ("dashboard", inputs.dashboard),
         ("incidents", inputs.incidents),
+        *(("rules file", r) for r in inputs.rules),
     ):
         if path is not None and not Path(path).is_file():
             raise UserError(f"{path}: {what} not found")
     if inputs.slos:
-        from sloanalysis.cli.commands.generate_rules import load_all
-
-        load_all([inputs.slos], 30 * 86_400_000)
+        load_slo_files([inputs.slos], DEFAULT_PERIOD_MS)
     for path in inputs.rules:
-        if not Path(path).is_file():
-            raise UserError(f"{path}: rules file not found")
-        from sloanalysis.rules.model import load_rules
-
         load_rules(path)
     if inputs.dashboard:
-        from sloanalysis.dashboard import load_dashboard
-
         load_dashboard(inputs.dashboard)
 
 
@@ -127,9 +141,6 @@ def check_inputs(inputs: Inputs) -> None:
 
 def _kernel_manager(spec_dir: Path) -> Any:
     """A kernel running this very interpreter (whatever kernels the user has installed)."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
     kdir = spec_dir / "kernels" / KERNEL_NAME
     if not (kdir / "kernel.json").is_file():
         kdir.mkdir(parents=True, exist_ok=True)
@@ -173,15 +184,10 @@ def execute_notebook(
     cwd: Path | None = None,
     timeout_s: float = 600.0,
 ) -> Any:
-    """Execute ``source`` with ``parameters`` injected after its ``parameters`` cell; save the
-    executed notebook to ``output`` (also on failure) and return it. A cell error raises
-    :class:`ReportError` naming the notebook and cell."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
+    """Execute ``source`` with ``parameters`` injected after its ``parameters`` cell, in ``cwd``
+    (default: ``output``'s directory; never the package's); save the executed notebook to
+    ``output`` (also on failure) and return it. A cell error raises :class:`ReportError` naming
+    the notebook and cell."""
     nb = parameterize_notebook(load_notebook_node(str(source)), dict(parameters))
     km = _kernel_manager(spec_dir)
     client = NotebookClient(
@@ -191,7 +197,7 @@ def execute_notebook(
         startup_timeout=60,
         allow_errors=False,
         record_timing=False,
-        resources={"metadata": {"path": str(cwd or source.parent)}},
+        resources={"metadata": {"path": str(cwd or output.parent)}},
     )
     try:
         client.execute()
@@ -209,8 +215,6 @@ def execute_notebook(
 
 def export_html(nb: Any, output: Path, title: str) -> None:
     """Standalone HTML: no code, no prompts, figures inline, nothing fetched from the network."""
-    from nbconvert import HTMLExporter
-
     exporter = HTMLExporter(
         template_name="report",
         extra_template_basedirs=[str(TEMPLATES)],
@@ -227,8 +231,6 @@ def export_html(nb: Any, output: Path, title: str) -> None:
 
 
 def _fmt_time(ms: int) -> str:
-    import pandas as pd
-
     return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -246,6 +248,10 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
 def _checks(ctx: Context, min_recall: float, min_precision: float) -> list[gates.Check]:
     checks = gates.slo_checks(r.row for r in ctx.slo_results)
     for bt in ctx.backtests:
@@ -256,21 +262,11 @@ def _checks(ctx: Context, min_recall: float, min_precision: float) -> list[gates
     return checks
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _alert_summary_rows(bt: Backtest) -> list[dict[str, Any]]:
+    return _records(score_table(bt))
 
 
 def _index_html(title: str, summary_md: str, pages: Sequence[tuple[str, str]]) -> str:
-    import html
-
-    import mistune
-
     links = "".join(f'<li><a href="{html.escape(f)}">{html.escape(t)}</a></li>' for f, t in pages)
     body = mistune.html(summary_md)
     return (
@@ -279,6 +275,131 @@ def _index_html(title: str, summary_md: str, pages: Sequence[tuple[str, str]]) -
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;"
         "font-size:90%}th{background:#f3f3f3}</style></head>"
         f"<body><ul>{links}</ul>{body}</body></html>\n"
+    )
+
+
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
+def notebook_parameters(inputs: Inputs) -> dict[str, Any]:
+    """The papermill parameters of every notebook for ``inputs`` (absolute paths: the kernel runs in
+    the output directory), headless (no widgets)."""
+    return {
+        "run_dir": _abs(inputs.run_dir),
+        "prometheus_url": inputs.prometheus_url,
+        "start": inputs.start,
+        "end": inputs.end,
+        "slos": _abs(inputs.slos),
+        "rules": [str(Path(r).resolve()) for r in inputs.rules],
+        "dashboard": _abs(inputs.dashboard),
+        "incidents": _abs(inputs.incidents),
+        "burn_windows": [format_duration_ms(w) for w in inputs.burn_windows_ms],
+        "interactive": False,
+    }
+
+
+@dataclass
+class _Rendering:
+    """The notebooks being executed, and when the first one started."""
+
+    pages: list[Future[Path]]
+    first_start: float
+
+
+def _start_notebooks(
+    pool: ThreadPoolExecutor, ctx: Context, names: Sequence[str], tmp: Path, timeout_s: float
+) -> _Rendering:
+    """Compute each notebook's parts, save them and start the notebook on them, in turn: a kernel
+    starts and draws on the other core while this process computes the next parts."""
+    params = notebook_parameters(ctx.inputs)
+    nb_dir = notebooks_dir()
+
+    def render(name: str, data: Path) -> Path:
+        nb = execute_notebook(
+            nb_dir / f"{name}.ipynb",
+            tmp / f"{name}.ipynb",
+            {**params, "data": str(data.resolve())},
+            spec_dir=tmp / "_kernel",
+            cwd=tmp,
+            timeout_s=timeout_s,
+        )
+        page = tmp / f"{name}.html"
+        export_html(nb, page, TITLES.get(name, name))
+        return page
+
+    order = list(NOTEBOOK_PARTS)
+    futures: list[Future[Path]] = []
+    first = math.inf
+    for name in sorted(names, key=lambda n: order.index(n) if n in order else len(order)):
+        parts = NOTEBOOK_PARTS.get(name, ("slo_results", "backtests", "tuning", "dashboard"))
+        for part in parts:
+            getattr(ctx, part)
+        data = tmp / f"_{name}.pkl"
+        ctx.save(data, parts)
+        first = min(first, time.perf_counter())
+        futures.append(pool.submit(render, name, data))
+    return _Rendering(futures, first)
+
+
+def _summary(
+    ctx: Context, title: str, checks: list[gates.Check], pages: list[Path], gate: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "source": ctx.source,
+        "start": _fmt_time(ctx.start_ms),
+        "end": _fmt_time(ctx.end_ms),
+        "start_ms": ctx.start_ms,
+        "end_ms": ctx.end_ms,
+        "gates": {**gate, "failed": len(gates.failed(checks))},
+        "slos": [r.row for r in ctx.slo_results],
+        "alerts": {bt.path: bt.scores.to_dict("records") for bt in ctx.backtests},
+        "checks": [c.as_dict() for c in checks],
+        "html": [p.name for p in pages],
+    }
+
+
+def _write_outputs(
+    tmp: Path,
+    ctx: Context,
+    checks: list[gates.Check],
+    pages: list[Path],
+    timings: dict[str, Any],
+    gate: dict[str, float],
+) -> str:
+    """``summary.md``, ``summary.json``, ``junit.xml`` and ``index.html`` into ``tmp``, scratch
+    files removed; returns the Markdown summary."""
+    title = f"SLO report: {ctx.source}, {_fmt_time(ctx.start_ms)} to {_fmt_time(ctx.end_ms)}"
+    alert_tables = {bt.path: _alert_summary_rows(bt) for bt in ctx.backtests}
+    notes = [f"HTML: {', '.join(p.name for p in pages)}"]
+    summary_md = gates.summary_markdown(title, _records(ctx.slo_table()), alert_tables, checks, notes=notes)
+    summary = {**_summary(ctx, title, checks, pages, gate), "timings": timings}
+    (tmp / "summary.md").write_text(summary_md, encoding="utf-8")
+    (tmp / "summary.json").write_text(
+        json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    (tmp / "junit.xml").write_text(gates.junit_xml(checks, time_s=timings["total_s"]), encoding="utf-8")
+    (tmp / "index.html").write_text(
+        _index_html(title, summary_md, [(p.name, TITLES.get(p.stem, p.stem)) for p in pages]),
+        encoding="utf-8",
+    )
+    for leftover in tmp.glob("_*.pkl"):
+        leftover.unlink()
+    shutil.rmtree(tmp / "_kernel", ignore_errors=True)
+    return summary_md
+
+
+def _staged_output(out: Path, inputs: Inputs) -> StagedDirectory:
+    """The report directory under construction (refuses an ``out`` that is not a report or that
+    overlaps an input, before any work)."""
+    return StagedDirectory(
+        out,
+        REPORT_MARKER,
+        inputs=[inputs.run_dir, inputs.slos, *inputs.rules, inputs.dashboard, inputs.incidents],
+        legacy=["index.html", "summary.md", "summary.json", "junit.xml"]
+        + [f"{n}.{ext}" for n in NOTEBOOKS for ext in ("html", "ipynb")],
+        what="report directory",
     )
 
 
@@ -291,8 +412,11 @@ def build_report(
     notebooks: Sequence[str] = NOTEBOOKS,
     parallel: int = 3,
     timeout_s: float = 600.0,
+    progress: Callable[[str], object] | None = None,
 ) -> ReportResult:
-    """Compute, execute, export and write the report into ``out`` (replaced atomically)."""
+    """Compute, execute, export and write the report into ``out`` (replaced atomically).
+
+    ``progress`` hears a word after the data is computed and after each notebook is rendered."""
     t0 = time.perf_counter()
     check_inputs(inputs)
     nb_dir = notebooks_dir()
@@ -301,113 +425,33 @@ def build_report(
             raise UserError(f"{nb_dir / name}.ipynb: notebook not found")
     out_path = Path(out)
     ctx = Context(inputs)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+    staged = _staged_output(out_path, inputs)
     pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(notebooks))))
     try:
-        params = {
-            "run_dir": str(Path(inputs.run_dir).resolve()) if inputs.run_dir else None,
-            "prometheus_url": inputs.prometheus_url,
-            "start": inputs.start,
-            "end": inputs.end,
-            "slos": str(Path(inputs.slos).resolve()) if inputs.slos else None,
-            "rules": [str(Path(r).resolve()) for r in inputs.rules],
-            "dashboard": str(Path(inputs.dashboard).resolve()) if inputs.dashboard else None,
-            "incidents": str(Path(inputs.incidents).resolve()) if inputs.incidents else None,
-            "interactive": False,
-        }
-        first_submit: list[float] = []
-
-        def render(name: str, data: Path) -> Path:
-            nb = execute_notebook(
-                nb_dir / f"{name}.ipynb",
-                tmp / f"{name}.ipynb",
-                {**params, "data": str(data.resolve())},
-                spec_dir=tmp / "_kernel",
-                timeout_s=timeout_s,
-            )
-            page = tmp / f"{name}.html"
-            export_html(nb, page, TITLES.get(name, name))
-            return page
-
-        # Each notebook starts as soon as its parts are computed: its kernel starts and draws on the
-        # other core while this process computes the next parts.
-        futures = []
-        for name in sorted(
-            notebooks, key=lambda n: list(NOTEBOOK_PARTS).index(n) if n in NOTEBOOK_PARTS else 99
-        ):
-            parts = NOTEBOOK_PARTS.get(name, ("slo_results", "backtests", "tuning", "dashboard"))
-            for part in parts:
-                getattr(ctx, part)
-            data = tmp / f"_{name}.pkl"
-            ctx.save(data, parts)
-            first_submit.append(time.perf_counter())
-            futures.append(pool.submit(render, name, data))
+        rendering = _start_notebooks(pool, ctx, notebooks, staged.path, timeout_s)
         checks = _checks(ctx, min_recall, min_precision)
         t_compute_done = time.perf_counter()
-        pages = [f.result() for f in futures]
+        if progress is not None:
+            progress("data")
+        pages = []
+        for future in rendering.pages:
+            pages.append(future.result())
+            if progress is not None:
+                progress(pages[-1].stem)
         t_done = time.perf_counter()
         pool.shutdown()
-
-        title = f"SLO report: {ctx.source}, {_fmt_time(ctx.start_ms)} to {_fmt_time(ctx.end_ms)}"
-        alert_tables = {bt.path: _alert_summary_rows(bt) for bt in ctx.backtests}
-        notes = [f"HTML: {', '.join(p.name for p in pages)}"]
-        summary_md = gates.summary_markdown(
-            title, _records(ctx.slo_table()), alert_tables, checks, notes=notes
-        )
         timings: dict[str, Any] = {
             "compute_s": t_compute_done - t0,
-            "notebooks_s": t_done - first_submit[0],
+            "notebooks_s": t_done - rendering.first_start,
             "after_compute_s": t_done - t_compute_done,
             "compute_parts_s": dict(ctx.timings),
+            "total_s": time.perf_counter() - t0,
         }
-        timings["total_s"] = time.perf_counter() - t0
-        summary = {
-            "title": title,
-            "source": ctx.source,
-            "start": _fmt_time(ctx.start_ms),
-            "end": _fmt_time(ctx.end_ms),
-            "start_ms": ctx.start_ms,
-            "end_ms": ctx.end_ms,
-            "gates": {
-                "min_recall": min_recall,
-                "min_precision": min_precision,
-                "failed": len(gates.failed(checks)),
-            },
-            "slos": [r.row for r in ctx.slo_results],
-            "alerts": {bt.path: bt.scores.to_dict("records") for bt in ctx.backtests},
-            "checks": [c.as_dict() for c in checks],
-            "html": [p.name for p in pages],
-            "timings": timings,
-        }
-        (tmp / "summary.md").write_text(summary_md, encoding="utf-8")
-        (tmp / "summary.json").write_text(
-            json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
-        (tmp / "junit.xml").write_text(gates.junit_xml(checks, time_s=timings["total_s"]), encoding="utf-8")
-        (tmp / "index.html").write_text(
-            _index_html(title, summary_md, [(p.name, TITLES.get(p.stem, p.stem)) for p in pages]),
-            encoding="utf-8",
-        )
-        for leftover in tmp.glob("_*.pkl"):
-            leftover.unlink()
-        shutil.rmtree(tmp / "_kernel", ignore_errors=True)
-        _replace_dir(tmp, out_path)
+        gate = {"min_recall": min_recall, "min_precision": min_precision}
+        summary_md = _write_outputs(staged.path, ctx, checks, pages, timings, gate)
+        staged.commit()
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        staged.discard()
         raise
     return ReportResult(out_path, checks, summary_md, timings, [out_path / p.name for p in pages])
-
-
-def _alert_summary_rows(bt: Any) -> list[dict[str, str]]:
-    from sloanalysis.report.alerts import score_table
-
-    return _records(score_table(bt))
-
-
-def _records(frame: Any) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]

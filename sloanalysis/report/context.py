@@ -10,103 +10,72 @@ again only if a notebook needs them (the interactive sliders).
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from sloanalysis.dashboard import PanelData, evaluate_dashboard, load_dashboard
+from sloanalysis.durations import format_duration_human
 from sloanalysis.errors import UserError
-from sloanalysis.store import SeriesStore
+from sloanalysis.formatting import fmt_percent
+from sloanalysis.query import EmbeddedBackend, parse_duration, parse_time
+from sloanalysis.report.model import (
+    BURN_WINDOWS_MS,
+    DAY_MS,
+    DEFAULT_PERIOD_MS,
+    MINUTE_MS,
+    PROJECT_FILES,
+    Dataset,
+    Inputs,
+    SLOResult,
+    align_range,
+    dashboard_step_ms,
+    slo_step_ms,
+)
+from sloanalysis.rules.backtest import Backtest, backtest
+from sloanalysis.rules.model import RuleGroup, load_rules
+from sloanalysis.rules.tuning import TuneSet, sweep
+from sloanalysis.slo.budget import QueryBackend, burn_rate_series, measure
+from sloanalysis.slo.spec import SLO, load_slo_files
+from sloanalysis.slo.status import rolling_budget_remaining, slo_status
+from sloanalysis.sources.prometheus import fetch_expressions
+from sloanalysis.sources.rundir import INCIDENT_COLUMNS, load_incidents, load_run
 
 __all__ = [
-    "BURN_WINDOWS_MS",
-    "Backtest",
+    "NOTEBOOK_PARAMETERS",
     "Context",
-    "Dataset",
-    "Inputs",
-    "SLOResult",
-    "align_range",
-    "dashboard_step_ms",
+    "analyse_slo",
+    "find_project",
+    "header_markdown",
+    "html_table",
+    "incident_table",
     "load_dataset",
+    "notebook_context",
     "open_context",
-    "rolling_budget_remaining",
+    "project_defaults",
+    "project_path",
 ]
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-BURN_WINDOWS_MS = (5 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS, 3 * DAY_MS)
-"""The SRE workbook's multiwindow burn-rate windows (those shorter than an SLO's period are drawn)."""
-CURRENT_MS = HOUR_MS
-"""The trailing window whose burn rate is "current", as in ``sloanalysis slo``."""
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Where the data comes from and which specifications to check it against.
-
-    Exactly one of ``run_dir`` and ``prometheus_url``. ``start``/``end``: RFC 3339, unix seconds, or
-    a duration before the end (``7d``); default the run's whole span, or the last day of a server.
-    """
-
-    run_dir: str | None = None
-    prometheus_url: str | None = None
-    start: str | None = None
-    end: str | None = None
-    slos: str | None = None
-    rules: tuple[str, ...] = ()
-    dashboard: str | None = None
-    incidents: str | None = None
-    timeout_s: float = 10.0
-
-    def describe(self) -> str:
-        return f"run {self.run_dir}" if self.run_dir else f"Prometheus {self.prometheus_url}"
-
-
-@dataclass
-class Dataset:
-    """The samples and the ground truth over the analysed range ``(start_ms, end_ms]``."""
-
-    store: SeriesStore
-    incidents: pd.DataFrame
-    start_ms: int
-    end_ms: int
-
-
-@dataclass
-class SLOResult:
-    """One SLO: its table row (over the SLO window at the range's end) and its time series."""
-
-    slo: Any
-    row: dict[str, Any]
-    frame: pd.DataFrame
-    budget_remaining: pd.Series
-    burn_rates: pd.DataFrame
-
-    @property
-    def period_label(self) -> str:
-        from sloanalysis.formatting import fmt_duration_ms
-
-        return fmt_duration_ms(self.slo.period_ms)
-
-
-@dataclass
-class Backtest:
-    """The backtest of one rules file: its alert names, the alerts it produced and their scores."""
-
-    path: str
-    alertnames: list[str]
-    alerts: pd.DataFrame
-    scores: pd.DataFrame
-    interval_ms: int = MINUTE_MS
+NOTEBOOK_PARAMETERS = (
+    "data",
+    "run_dir",
+    "prometheus_url",
+    "start",
+    "end",
+    "slos",
+    "rules",
+    "dashboard",
+    "incidents",
+    "burn_windows",
+)
+"""The variables of the report notebooks' parameters cell that :func:`notebook_context` reads."""
 
 
 # -- the data source ----------------------------------------------------------------------------
@@ -116,16 +85,7 @@ def _now_ms() -> int:
     return (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
-def align_range(start_ms: int, end_ms: int, step_ms: int = MINUTE_MS) -> tuple[int, int]:
-    """The range widened to whole steps: start floored, end ceiled (plots and windows on round times)."""
-    lo = (start_ms // step_ms) * step_ms
-    hi = -((-end_ms) // step_ms) * step_ms
-    return lo, hi
-
-
 def _empty_incidents() -> pd.DataFrame:
-    from sloanalysis.sources.rundir import INCIDENT_COLUMNS
-
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in INCIDENT_COLUMNS})
     frame["start"] = pd.Series(dtype="datetime64[ns, UTC]")
     frame["end"] = pd.Series(dtype="datetime64[ns, UTC]")
@@ -140,8 +100,6 @@ def _clip_incidents(incidents: pd.DataFrame, start_ms: int, end_ms: int) -> pd.D
 
 
 def _resolve_range(inputs: Inputs, data_span: tuple[int, int] | None) -> tuple[int, int]:
-    from sloanalysis.query import parse_time
-
     default_end = data_span[1] if data_span else _now_ms()
     end = parse_time(inputs.end, reference_ms=default_end) if inputs.end else default_end
     if inputs.start:
@@ -164,8 +122,6 @@ def _iso(ms: int) -> str:
 def load_dataset(inputs: Inputs, expressions: Callable[[], Sequence[str]]) -> Dataset:
     """Samples from the run directory, or from the server: the raw samples that ``expressions``
     read over the range, fetched once so that every analysis runs on the embedded engine."""
-    from sloanalysis.sources.rundir import load_incidents, load_run
-
     if (inputs.run_dir is None) == (inputs.prometheus_url is None):
         raise UserError("give exactly one of a run directory and a Prometheus URL")
     if inputs.run_dir is not None:
@@ -173,29 +129,13 @@ def load_dataset(inputs: Inputs, expressions: Callable[[], Sequence[str]]) -> Da
         span = run.store.time_range()
         if span is None:
             raise UserError(f"{inputs.run_dir}: the run has no samples")
-        start, end = _resolve_range(inputs, span)
+        start, end = align_range(*_resolve_range(inputs, span))
         incidents = load_incidents(inputs.incidents) if inputs.incidents else run.incidents
-        start, end = align_range(start, end)
         return Dataset(run.store, _clip_incidents(incidents, start, end), start, end)
-    return _load_from_prometheus(inputs, expressions)
-
-
-def _load_from_prometheus(inputs: Inputs, expressions: Callable[[], Sequence[str]]) -> Dataset:
-    from sloanalysis.sources.prometheus import PrometheusClient, fetch_range, needed_ranges
-    from sloanalysis.sources.rundir import load_incidents
-
     assert inputs.prometheus_url is not None
     start, end = align_range(*_resolve_range(inputs, None))
-    spans: dict[str, tuple[int, int]] = {}
-    for expr in expressions():
-        for r in needed_ranges(expr, start, end):
-            lo, hi = spans.get(r.selector, (r.lo_ms, r.hi_ms))
-            spans[r.selector] = (min(lo, r.lo_ms), max(hi, r.hi_ms))
-    store = SeriesStore()
-    with PrometheusClient(inputs.prometheus_url, timeout=inputs.timeout_s) as client:
-        client.instant("vector(1)", end)  # fail fast, with the client's one-line error
-        for selector, (lo, hi) in sorted(spans.items()):
-            fetch_range(client, selector, lo, hi, into=store)
+    reads = [(expr, start, end) for expr in expressions()]
+    store = fetch_expressions(inputs.prometheus_url, reads, timeout=inputs.timeout_s)
     if store.time_range() is None:
         raise UserError(
             f"Prometheus at {inputs.prometheus_url} has no samples for these queries between "
@@ -208,45 +148,52 @@ def _load_from_prometheus(inputs: Inputs, expressions: Callable[[], Sequence[str
 # -- SLOs -----------------------------------------------------------------------------------------
 
 
-def rolling_budget_remaining(frame: pd.DataFrame, objective: float, period_ms: int) -> pd.Series:
-    """Share of the error budget left over the trailing period at each step (1 - consumed/allowed,
-    allowed = (1 - objective) x valid); 1 where the window has no traffic, negative when overspent."""
-    sums = frame[["good", "valid"]].astype(np.float64).rolling(pd.Timedelta(milliseconds=period_ms)).sum()
-    good, valid = sums["good"].to_numpy(), sums["valid"].to_numpy()
-    allowed = (1.0 - objective) * valid
-    out = np.ones(valid.shape)
-    np.divide(valid - good, allowed, out=out, where=allowed > 0)
-    return pd.Series(np.where(allowed > 0, 1.0 - out, 1.0), index=frame.index, name="budget_remaining")
-
-
-def analyse_slo(slo: Any, backend: Any, start_ms: int, end_ms: int, step_ms: int) -> SLOResult:
-    """The ``sloanalysis slo`` row of one SLO at ``end_ms`` and its per-step series over the range."""
-    from sloanalysis.slo.budget import burn_rate_series, error_budget, measure, measure_window, summarise
-
-    window_start = max(start_ms, end_ms - slo.period_ms)
-    totals = measure_window(slo, backend, window_start, end_ms)
-    current = measure_window(slo, backend, max(window_start, end_ms - CURRENT_MS), end_ms)
-    row = summarise(slo, totals, end_ms - window_start, error_budget(current, slo.objective).burn_rate)
+def analyse_slo(
+    slo: SLO,
+    backend: QueryBackend,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    burn_windows_ms: Sequence[int] = BURN_WINDOWS_MS,
+) -> SLOResult:
+    """The status of one SLO at ``end_ms`` (the ``sloanalysis slo`` row) and its per-step series
+    over the range: budget left over the trailing period, burn rate over each window that is
+    shorter than the period and no shorter than a step."""
+    status = slo_status(slo, backend, start_ms, end_ms, step_ms)
     frame = measure(slo, backend, start_ms, end_ms, step_ms)
-    windows = [w for w in BURN_WINDOWS_MS if w < slo.period_ms and w >= step_ms]
-    from sloanalysis.formatting import fmt_duration_ms
-
+    windows = [w for w in burn_windows_ms if step_ms <= w < slo.period_ms]
     burn = pd.DataFrame(
-        {fmt_duration_ms(w): burn_rate_series(frame, slo.objective, w) for w in windows}, index=frame.index
+        {format_duration_human(w): burn_rate_series(frame, slo.objective, w) for w in windows},
+        index=frame.index,
     )
     remaining = rolling_budget_remaining(frame, slo.objective, slo.period_ms)
-    return SLOResult(slo, row, frame, remaining, burn)
+    return SLOResult(status, frame, remaining, burn)
 
 
-def slo_step_ms(start_ms: int, end_ms: int) -> int:
-    """One minute up to eight days, five beyond (a 30-day range stays at 8,640 steps)."""
-    return MINUTE_MS if end_ms - start_ms <= 8 * DAY_MS else 5 * MINUTE_MS
+def _budget_pct(ratio: float) -> str:
+    x = ratio * 100
+    return f"{x:,.0f}%" if abs(x) >= 1000 else f"{x:.4g}%"
 
 
-def dashboard_step_ms(start_ms: int, end_ms: int, points: int = 1500) -> int:
-    """A step like Grafana's: about ``points`` per series, a multiple of the 15 s scrape interval."""
-    raw = (end_ms - start_ms) / points
-    return max(15_000, math.ceil(raw / 15_000) * 15_000)
+def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
+    """A status row for people (``no data`` where the window has no SLI or no sample)."""
+
+    def known(value: Any, fmt: Callable[[Any], str]) -> str:
+        return "no data" if value is None else fmt(value)
+
+    unit = "min" if row["budget_unit"] == "minutes" else "events"
+    return {
+        "SLO": row["slo"],
+        "objective": fmt_percent(row["objective"], 6),
+        "period": format_duration_human(row["period_ms"]),
+        "window": format_duration_human(row["window_ms"]),
+        "SLI": known(row["sli"], lambda x: fmt_percent(x, 6)),
+        "met": known(row["met"], lambda x: "yes" if x else "NO"),
+        "budget left": known(row["budget_remaining_ratio"], _budget_pct),
+        "left (amount)": known(row["budget_remaining"], lambda x: f"{x:.4g} {unit}"),
+        "burn (1h)": known(row["burn_rate_current"], lambda x: f"{x:.3g}"),
+        "exhausted in": known(row["time_to_exhaustion_ms"], format_duration_human),
+    }
 
 
 # -- the context ---------------------------------------------------------------------------------
@@ -288,6 +235,12 @@ class Context:
     def source(self) -> str:
         return self.inputs.describe()
 
+    @property
+    def backend(self) -> EmbeddedBackend:
+        """The embedded engine over the samples (``.query``, ``.query_range``), for a notebook's
+        own queries."""
+        return EmbeddedBackend(self.dataset.store)
+
     def _get(self, key: str, compute: Callable[[], Any]) -> Any:
         if key not in self._parts:
             t0 = time.perf_counter()
@@ -297,102 +250,74 @@ class Context:
 
     def expressions(self) -> list[str]:
         """Every PromQL expression the report evaluates (to fetch their samples from a server)."""
-        exprs: list[str] = []
-        for slo in self.slo_specs:
-            # The SLO windows never reach before the range's start: the per-minute templates read
-            # every selector over the range (plus a minute and the lookback).
-            exprs.append(slo.error_ratio_expr(MINUTE_MS))
-        for path in self.inputs.rules:
-            exprs.extend(_rule_expressions(path))
+        # The SLO windows never reach before the range's start: the per-minute templates read
+        # every selector over the range (plus a minute and the lookback).
+        exprs = [slo.error_ratio_expr(MINUTE_MS) for slo in self.slo_specs]
+        exprs.extend(r.expr for groups in self.rule_groups.values() for g in groups for r in g.rules)
         if self.inputs.dashboard:
-            from sloanalysis.dashboard import load_dashboard
-
             exprs.extend(t.expr for p in load_dashboard(self.inputs.dashboard)[1] for t in p.targets)
         return exprs
 
     # -- SLOs
     @property
-    def slo_specs(self) -> list[Any]:
-        def load() -> list[Any]:
-            if not self.inputs.slos:
-                return []
-            from sloanalysis.cli.commands.generate_rules import load_all
-
-            return list(load_all([self.inputs.slos], 30 * DAY_MS))
+    def slo_specs(self) -> list[SLO]:
+        def load() -> list[SLO]:
+            return load_slo_files([self.inputs.slos], DEFAULT_PERIOD_MS) if self.inputs.slos else []
 
         return self._get("slo_specs", load)
 
     @property
     def slo_results(self) -> list[SLOResult]:
         def compute() -> list[SLOResult]:
-            from sloanalysis.query import EmbeddedBackend
-
             ds = self.dataset
             backend = EmbeddedBackend(ds.store)
             step = slo_step_ms(ds.start_ms, ds.end_ms)
-            return [analyse_slo(s, backend, ds.start_ms, ds.end_ms, step) for s in self.slo_specs]
+            windows = self.inputs.burn_windows_ms
+            return [analyse_slo(s, backend, ds.start_ms, ds.end_ms, step, windows) for s in self.slo_specs]
 
         return self._get("slo_results", compute)
 
     def slo_table(self) -> pd.DataFrame:
         """The SLO table for display: objective, window, SLI, met, budget left, burn (1h)."""
-        from sloanalysis.formatting import fmt_duration_ms, fmt_percent
-
-        rows = []
-        for r in self.slo_results:
-            row = r.row
-            met = row["met"]
-            unit = "min" if row["budget_unit"] == "minutes" else "events"
-            rows.append(
-                {
-                    "SLO": row["slo"],
-                    "objective": fmt_percent(row["objective"], 6),
-                    "period": fmt_duration_ms(row["period_ms"]),
-                    "window": fmt_duration_ms(row["window_ms"]),
-                    "SLI": "no data" if row["sli"] is None else fmt_percent(row["sli"], 6),
-                    "met": "no data" if met is None else ("yes" if met else "NO"),
-                    "budget left": _budget_pct(row["budget_remaining_ratio"]),
-                    "left (amount)": f"{row['budget_remaining']:.4g} {unit}",
-                    "burn (1h)": f"{row['burn_rate_current']:.3g}",
-                    "exhausted in": fmt_duration_ms(row["time_to_exhaustion_ms"]),
-                }
-            )
-        return pd.DataFrame(rows)
+        return pd.DataFrame([_slo_display_row(r.row) for r in self.slo_results])
 
     # -- alerts
     @property
-    def backtests(self) -> list[Backtest]:
-        def compute() -> list[Backtest]:
-            from sloanalysis.report.alerts import run_backtest
+    def rule_groups(self) -> dict[str, list[RuleGroup]]:
+        """The rule groups of each rules file."""
+        return self._get("rule_groups", lambda: {p: load_rules(p) for p in self.inputs.rules})
 
+    @property
+    def backtests(self) -> list[Backtest]:
+        """The backtest of each rules file, without its evaluation (a saved context carries no samples)."""
+
+        def compute() -> list[Backtest]:
             ds = self.dataset
             return [
-                run_backtest(p, ds.store, ds.incidents, ds.start_ms, ds.end_ms) for p in self.inputs.rules
+                backtest(groups, ds.store, ds.incidents, ds.start_ms, ds.end_ms, path=p).detached()
+                for p, groups in self.rule_groups.items()
             ]
 
         return self._get("backtests", compute)
 
     @property
-    def tuning(self) -> dict[str, Any]:
-        """Per rules file: the :class:`~sloanalysis.report.alerts.TuneSet` of its tunable rules."""
+    def tuning(self) -> dict[str, TuneSet]:
+        """Per rules file: the sweep of its rules with a numeric threshold."""
 
-        def compute() -> dict[str, Any]:
-            from sloanalysis.report.alerts import sweep
-
+        def compute() -> dict[str, TuneSet]:
             ds = self.dataset
             shared: dict[Any, Any] = {}
             return {
-                p: sweep(p, ds.store, ds.incidents, ds.start_ms, ds.end_ms, shared) for p in self.inputs.rules
+                p: sweep(p, groups, ds.store, ds.incidents, ds.start_ms, ds.end_ms, shared)
+                for p, groups in self.rule_groups.items()
             }
 
         return self._get("tuning", compute)
 
     # -- dashboard
     @property
-    def dashboard(self) -> tuple[str, list[Any]]:
-        def compute() -> tuple[str, list[Any]]:
-            from sloanalysis.dashboard import evaluate_dashboard, load_dashboard
-
+    def dashboard(self) -> tuple[str, list[PanelData]]:
+        def compute() -> tuple[str, list[PanelData]]:
             if not self.inputs.dashboard:
                 return "", []
             title, panels = load_dashboard(self.inputs.dashboard)
@@ -424,23 +349,17 @@ class Context:
         return cls(state["inputs"], None, state["parts"], state["timings"])
 
 
-def _rule_expressions(path: str) -> list[str]:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read rules: {str(exc).splitlines()[0]}") from None
-    return [
-        str(rule["expr"])
-        for group in doc.get("groups") or []
-        for rule in group.get("rules") or []
-        if isinstance(rule, dict) and "expr" in rule
-    ]
-
-
 def _opt(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def _windows_ms(windows: Sequence[str | int] | None) -> tuple[int, ...]:
+    if windows is None:
+        return BURN_WINDOWS_MS
+    out = tuple(parse_duration(w) for w in windows)
+    if not out or any(w <= 0 for w in out):
+        raise UserError(f"burn windows must be positive durations, got {list(windows)!r}")
+    return out
 
 
 def open_context(
@@ -454,13 +373,19 @@ def open_context(
     rules: Sequence[str] | str = (),
     dashboard: str | None = None,
     incidents: str | None = None,
+    burn_windows: Sequence[str | int] | None = None,
 ) -> Context:
     """The notebooks' entry point: the precomputed context at ``data`` (written by ``sloanalysis
-    report``), or a fresh one over the given source that computes what the notebook asks for."""
+    report``), or a fresh one over the given source that computes what the notebook asks for.
+
+    Paths are taken as given (relative ones from the working directory); rules files that do not
+    exist are left out (the corrected rules may not have been written yet). ``burn_windows``:
+    durations (``"5m"``, ``"1h"``, or milliseconds) of the burn-rate plots; default the SRE
+    workbook's 5m, 30m, 1h, 6h, 1d and 3d."""
     if data:
         return Context.load(data)
     rules_t = (rules,) if isinstance(rules, str) else tuple(rules)
-    existing = tuple(r for r in rules_t if Path(r).is_file())
+    existing = tuple(str(r) for r in rules_t if Path(r).is_file())
     return Context(
         Inputs(
             run_dir=_opt(run_dir),
@@ -471,13 +396,74 @@ def open_context(
             rules=existing,
             dashboard=_opt(dashboard),
             incidents=_opt(incidents),
+            burn_windows_ms=_windows_ms(burn_windows),
         )
     )
 
 
-def _budget_pct(ratio: float) -> str:
-    x = ratio * 100
-    return f"{x:,.0f}%" if abs(x) >= 1000 else f"{x:.4g}%"
+# -- notebooks ----------------------------------------------------------------------------------
+
+
+def find_project(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest directory at or above ``start`` (default: the working directory) that holds the
+    project's SLO file (:data:`~sloanalysis.report.model.PROJECT_FILES`), or None."""
+    here = Path(start or Path.cwd()).resolve()
+    marker = PROJECT_FILES["slos"][0]
+    return next((d for d in (here, *here.parents) if (d / marker).is_file()), None)
+
+
+def project_path(*parts: str, start: str | os.PathLike[str] | None = None) -> Path:
+    """``parts`` below the project directory (:func:`find_project`); a one-line error without one."""
+    root = find_project(start)
+    if root is None:
+        raise UserError(
+            f"no project directory (one holding {PROJECT_FILES['slos'][0]}) at or above "
+            f"{Path(start or Path.cwd()).resolve()}: give the path of {'/'.join(parts)} explicitly"
+        )
+    return root.joinpath(*parts)
+
+
+def project_defaults(
+    params: Mapping[str, Any], start: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """``params`` with ``run_dir``, ``slos``, ``rules`` and ``dashboard`` filled in where None from the
+    project found by :func:`find_project` (``run_dir`` only without a ``prometheus_url``; of the
+    rules files, those that exist). Nothing to fill in: ``params`` as they are."""
+    out = dict(params)
+    wanted: list[str] = [k for k in ("slos", "rules", "dashboard") if k in out and out[k] is None]
+    if "run_dir" in out and out["run_dir"] is None and not out.get("prometheus_url"):
+        wanted.append("run_dir")
+    if not wanted:
+        return out
+    root = find_project(start)
+    if root is None:
+        raise UserError(
+            f"no project directory (one holding {PROJECT_FILES['slos'][0]}) at or above "
+            f"{Path(start or Path.cwd()).resolve()}: set {', '.join(wanted)} in the parameters"
+        )
+    for key in wanted:
+        found = [str(root / f) for f in PROJECT_FILES[key] if (root / f).exists()]
+        if key == "rules":
+            out[key] = found
+        elif found:
+            out[key] = found[0]
+        else:
+            raise UserError(f"{root / PROJECT_FILES[key][0]}: not found (set {key} in the parameters)")
+    return out
+
+
+def notebook_context(namespace: Mapping[str, Any]) -> Context:
+    """The context of a report notebook from its parameters cell (pass ``globals()``): the
+    precomputed one when ``data`` is set (``sloanalysis report``), else a fresh one with the
+    project's own files for parameters left None (:func:`project_defaults`). Shows the header line."""
+    from IPython.display import Markdown, display  # notebooks only: the CLI never imports IPython
+
+    params = {k: namespace.get(k) for k in NOTEBOOK_PARAMETERS}
+    if not params["data"]:
+        params = project_defaults(params)
+    ctx = open_context(**{k: v for k, v in params.items() if v is not None})
+    display(Markdown(header_markdown(ctx)))
+    return ctx
 
 
 # -- display helpers for the notebooks -------------------------------------------------------------
@@ -485,13 +471,11 @@ def _budget_pct(ratio: float) -> str:
 
 def header_markdown(ctx: Context) -> str:
     """One line naming the source, the range and the ground truth, for the top of each notebook."""
-    from sloanalysis.formatting import fmt_duration_ms
-
     n = len(ctx.incidents)
     truth = f"{n} incident{'s' if n != 1 else ''} (ground truth)" if n else "no ground-truth incidents"
     return (
         f"**Source:** {ctx.source} &nbsp;·&nbsp; **Range:** {_iso(ctx.start_ms)} to {_iso(ctx.end_ms)} "
-        f"({fmt_duration_ms(ctx.end_ms - ctx.start_ms)}) &nbsp;·&nbsp; {truth}"
+        f"({format_duration_human(ctx.end_ms - ctx.start_ms)}) &nbsp;·&nbsp; {truth}"
     )
 
 
@@ -510,6 +494,6 @@ def incident_table(ctx: Context) -> pd.DataFrame:
 
 def html_table(frame: pd.DataFrame) -> Any:
     """A frame as an HTML table without its index (IPython display object)."""
-    from IPython.display import HTML
+    from IPython.display import HTML  # notebooks only: the CLI never imports IPython
 
     return HTML(frame.to_html(index=False, escape=True, na_rep="-", border=0, classes="sloanalysis-table"))

@@ -6,8 +6,9 @@ time axis is UTC and shows the incidents of the run as shaded spans (ground trut
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -24,9 +25,7 @@ from sloanalysis.dashboard import (
     map_value,
     threshold_color,
 )
-
-if TYPE_CHECKING:
-    from sloanalysis.report.context import SLOResult
+from sloanalysis.report.model import SLOResult
 
 __all__ = [
     "burn_down_figure",
@@ -53,12 +52,9 @@ def _peaks(x: np.ndarray, y: np.ndarray, n: int = 1500) -> tuple[np.ndarray, np.
     if k < 2:
         return x, y
     m = (len(y) // k) * k
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return x[:m:k], np.nanmax(y[:m].reshape(-1, k), axis=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins stay NaN: gaps in the plot
+        return x[:m:k], np.nanmax(y[:m].reshape(-1, k), axis=1)
 
 
 def _rows(frame: pd.DataFrame) -> list[Any]:

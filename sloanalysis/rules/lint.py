@@ -18,8 +18,11 @@ derives from, the labels its result keeps, its value range), and the checks read
   that show several series, byte conversions by 1024 labelled MB/GB, and annotations whose "N% of
   LIMIT" does not match the threshold.
 
-Metric types come from the catalog (the simulator's metadata) or from name conventions:
-``_total`` and ``_bucket`` are counters, ``_count``/``_sum`` too when a ``_bucket`` family exists.
+The catalog comes from a run's series (:func:`catalog_from_run`), from exporter metadata in a
+JSON file (:func:`catalog_from_file`, e.g. ``tronsim catalog``), or is absent
+(:func:`structural_catalog`: the existence checks are skipped). Metric types come from the catalog
+or from name conventions: ``_total`` and ``_bucket`` are counters, ``_count``/``_sum`` too when a
+``_bucket`` family exists. Rules files are read by :func:`sloanalysis.rules.model.load_rules`.
 """
 
 from __future__ import annotations
@@ -33,16 +36,21 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser as pp
-import yaml
 
-from sloanalysis.durations import format_duration_ms, parse_duration_ms
+from sloanalysis._go import match_op
+from sloanalysis.dashboard import load_dashboard
+from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.promql.parse import PromQLError, duration_ms, parse
+from sloanalysis.promql.parse import PromQLError, parse
+from sloanalysis.promql.walk import duration_ms
+from sloanalysis.rules.model import AlertingRule, load_rules
+from sloanalysis.rules.tuning import split_comparison
 from sloanalysis.store import METRIC_NAME, Matcher, SeriesStore
 
 __all__ = [
     "Catalog",
     "Finding",
+    "catalog_from_file",
     "catalog_from_metadata",
     "catalog_from_run",
     "catalog_from_store",
@@ -50,10 +58,10 @@ __all__ = [
     "lint_expr",
     "lint_files",
     "lint_rules",
+    "structural_catalog",
 ]
 
 MIB = 1024 * 1024
-_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 _COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 _COUNTER_FUNCS = {"rate", "irate", "increase", "resets"}
 _LABEL_PRESERVING = {
@@ -88,13 +96,15 @@ class Finding:
 
 @dataclass(frozen=True)
 class Catalog:
-    """What a run (or the simulator) exports: series label sets per metric, types, value ranges."""
+    """What a target exports: series label sets per metric, types, value ranges."""
 
     series: Mapping[str, tuple[Mapping[str, str], ...]]
     types: Mapping[str, str]  # explicit types (e.g. from metadata); the rest by name convention
     scrape_interval_ms: int = 15_000
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     enums: Mapping[str, Mapping[float, str]] = field(default_factory=dict)
+    metrics_known: bool = True
+    """False for :func:`structural_catalog`: which metrics, labels and values exist is unknown."""
 
     def kind(self, metric: str) -> str:
         """``counter`` or ``gauge``."""
@@ -136,7 +146,7 @@ def _network_facts(network: Mapping[str, Any]) -> dict[str, tuple[float, float]]
     return {} if timeout is None else {"tron_network_latency_seconds": (0.0, float(timeout))}
 
 
-# The documented value sets of the reference service (the seed's metric help texts and DESIGN.md).
+# The documented value sets of the reference service (seed help texts, docs/reference-service.md).
 _ENUMS: dict[str, dict[float, str]] = {
     "tron_circuit_breaker_status": {0.0: "closed", 1.0: "open", 2.0: "half_open"},
     "up": {0.0: "down", 1.0: "up"},
@@ -202,6 +212,45 @@ def catalog_from_run(path: str | Path) -> Catalog:
     )
 
 
+def structural_catalog(scrape_interval_ms: int = 15_000) -> Catalog:
+    """No catalog: the checks that need none (ratios, ranges of percentages and ratios, windows,
+    ``for``); whether metrics, labels and values exist is not checked."""
+    return Catalog(series={}, types={}, scrape_interval_ms=scrape_interval_ms, metrics_known=False)
+
+
+def catalog_from_file(path: str | Path) -> Catalog:
+    """Catalog from a metric-catalog JSON file (``tronsim catalog --out FILE``): ``families``
+    (name, type, help, samples of name and labels), ``target_labels``, ``scrape_interval_seconds``."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read the catalog: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{p}: invalid JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("families"), list):
+        raise UserError(f"{p}: not a metric catalog (expected an object with 'families': [...])")
+    families = []
+    for i, f in enumerate(doc["families"]):
+        try:
+            samples = [
+                (str(x["name"]), {str(k): str(v) for k, v in x["labels"].items()}) for x in f["samples"]
+            ]
+            families.append((str(f["name"]), str(f["type"]), str(f.get("help", "")), samples))
+        except (KeyError, TypeError, AttributeError):
+            raise UserError(
+                f"{p}: families[{i}]: expected name, type and samples (each with name and labels)"
+            ) from None
+    try:
+        interval_ms = round(float(doc.get("scrape_interval_seconds", 15.0)) * 1000)
+        target = {str(k): str(v) for k, v in (doc.get("target_labels") or {}).items()}
+    except (TypeError, ValueError, AttributeError):
+        raise UserError(f"{p}: scrape_interval_seconds must be a number, target_labels an object") from None
+    if interval_ms <= 0:
+        raise UserError(f"{p}: scrape_interval_seconds must be positive")
+    return catalog_from_metadata(families, scrape_interval_ms=interval_ms, extra_labels=target)
+
+
 def catalog_from_metadata(
     families: Iterable[tuple[str, str, str, Iterable[tuple[str, Mapping[str, str]]]]],
     *,
@@ -264,7 +313,7 @@ class _Walker:
     def labels_of(self, info: Info) -> set[str] | None:
         if info.kept is not ALL:
             return set(info.kept)
-        if info.metric is None:
+        if info.metric is None or not self.cat.metrics_known:
             return None
         return self.cat.label_names(info.metric)
 
@@ -314,14 +363,28 @@ class _Walker:
 
     def _selector(self, vs: Any) -> Info:
         raw = vs.matchers.or_matchers[0] if vs.matchers.or_matchers else vs.matchers.matchers
-        matchers = [(m.name, _OPS[str(m.op)], m.value) for m in raw]
+        matchers = [(m.name, match_op(m.op), m.value) for m in raw]
         name = vs.name or next((v for n, op, v in matchers if n == METRIC_NAME and op == "="), None)
         matchers = [m for m in matchers if m[0] != METRIC_NAME]
         if name is None:
             return Info("vector", matchers=frozenset(matchers))
-        if name not in self.cat.series:
+        if self.cat.metrics_known and name not in self.cat.series:
             self.find("error", "unknown-metric", f"metric {name} is not in the catalog: selects nothing")
             return Info("vector", metric=name, matchers=frozenset(matchers))
+        if self.cat.metrics_known:
+            self._check_label_values(name, matchers)
+        kind = self.cat.kind(name)
+        lo, hi = self.cat.ranges.get(name, (0.0 if kind == "counter" else -math.inf, math.inf))
+        enum = self.cat.enums.get(name)
+        if enum:
+            lo, hi = min(enum), max(enum)
+        if name.endswith("_percent"):
+            lo, hi = max(lo, 0.0), min(hi, 100.0)
+        return Info(
+            "vector", metric=name, matchers=frozenset(matchers), lo=lo, hi=hi, enum=enum, noisy=bool(enum)
+        )
+
+    def _check_label_values(self, name: str, matchers: list[tuple[str, str, str]]) -> None:
         names = self.cat.label_names(name)
         for label, op, value in matchers:
             m = _matcher((label, op, value))
@@ -333,16 +396,6 @@ class _Walker:
                     "unknown-label-value",
                     f"{name}{{{label}{op}{json.dumps(value)}}} selects nothing (values of {label}: {known})",
                 )
-        kind = self.cat.kind(name)
-        lo, hi = self.cat.ranges.get(name, (0.0 if kind == "counter" else -math.inf, math.inf))
-        enum = self.cat.enums.get(name)
-        if enum:
-            lo, hi = min(enum), max(enum)
-        if name.endswith("_percent"):
-            lo, hi = max(lo, 0.0), min(hi, 100.0)
-        return Info(
-            "vector", metric=name, matchers=frozenset(matchers), lo=lo, hi=hi, enum=enum, noisy=bool(enum)
-        )
 
     def _call(self, node: Any) -> Info:
         fname = node.func.name
@@ -475,6 +528,9 @@ class _Walker:
         if mod is not None and str(mod.card) != "VectorMatchCardinality.OneToOne":
             return False
         labels = self.labels_of(lhs)
+        if labels is None and lhs.kept is ALL and not self.cat.metrics_known:
+            # without a catalog, the labels the selectors name are the ones known to exist
+            labels = {m[0] for m in lhs.matchers | rhs.matchers}
         if labels is None:
             return False
         matching = set(labels)
@@ -604,56 +660,17 @@ def lint_expr(text: str, catalog: Catalog, where: str) -> tuple[list[Finding], I
 # -- rules ----------------------------------------------------------------------------------------
 
 
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text: {exc.reason}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}{pos}: invalid YAML: {problem}") from None
-
-
-def _rules_of(path: Path) -> list[dict[str, Any]]:
-    """The rule dicts of a Prometheus rules file (structure errors are user errors)."""
-    doc = _load_yaml(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
-        raise UserError(f"{path}: expected a mapping with a 'groups' list (a Prometheus rules file)")
-    rules: list[dict[str, Any]] = []
-    for gi, group in enumerate(doc["groups"]):
-        if not isinstance(group, dict) or not isinstance(group.get("rules", []), list):
-            raise UserError(f"{path}: groups[{gi}]: expected a mapping with a 'rules' list")
-        for ri, rule in enumerate(group.get("rules") or []):
-            where = f"{path}: groups[{gi}].rules[{ri}]"
-            if not isinstance(rule, dict):
-                raise UserError(f"{where}: expected a mapping")
-            if ("alert" in rule) == ("record" in rule):
-                raise UserError(f"{where}: needs exactly one of 'alert' and 'record'")
-            if not isinstance(rule.get("expr"), str | int | float):
-                raise UserError(f"{where}: field 'expr' missing or not a string")
-            for_ms = 0
-            if rule.get("for") is not None:
-                for_ms = parse_duration_ms(rule["for"], what=f"{where}: field 'for'")
-            rules.append({**rule, "expr": str(rule["expr"]), "_for_ms": for_ms})
-    return rules
-
-
 def lint_rules(path: str | Path, catalog: Catalog) -> list[Finding]:
     """Findings for every rule of a rules file."""
-    p = Path(path)
     out: list[Finding] = []
-    for rule in _rules_of(p):
-        name = rule.get("alert") or rule.get("record")
-        where = f"alert {name}" if "alert" in rule else f"record {name}"
-        found, info = lint_expr(rule["expr"], catalog, where)
+    for rule in (r for g in load_rules(path, check_exprs=False) for r in g.rules):
+        alerting = isinstance(rule, AlertingRule)
+        where = f"alert {rule.name}" if alerting else f"record {rule.name}"
+        found, info = lint_expr(rule.expr, catalog, where)
         out.extend(found)
-        if info is None or "alert" not in rule:
+        if info is None or not isinstance(rule, AlertingRule):
             continue
-        expr, for_ms = rule["expr"], rule["_for_ms"]
+        expr, for_ms = rule.expr, rule.for_ms
         scrape = catalog.scrape_interval_ms
         if re.search(r"\bup\b\s*(\{|==|<|$)", expr) and for_ms < 2 * scrape:
             out.append(
@@ -677,14 +694,9 @@ def lint_rules(path: str | Path, catalog: Catalog) -> list[Finding]:
                     "flaps): without a 'for' each blip opens and resolves an alert",
                 )
             )
-        texts = " ".join(str(v) for v in (rule.get("annotations") or {}).values())
+        texts = " ".join(rule.annotations.values())
         out.extend(_text_checks(where, expr, info, texts))
     return out
-
-
-def _threshold_of(expr: str) -> float | None:
-    m = re.search(r"(?:>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*$", expr)
-    return float(m.group(1)) if m else None
 
 
 _UNITS = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1024.0, "mib": float(MIB), "gib": float(MIB * 1024)}
@@ -704,7 +716,8 @@ def _text_checks(where: str, expr: str, info: Info, text: str) -> list[Finding]:
                 "divides bytes by 1024 twice (MiB) but the text says MB/GB (powers of 1000)",
             )
         )
-    threshold = _threshold_of(expr)
+    comparison = split_comparison(expr)
+    threshold = None if comparison is None else comparison.threshold
     claim = re.search(r"(\d+(?:\.\d+)?)%\s+of\s+([\d,]+(?:\.\d+)?)\s*([KMG]i?B|[A-Za-z]+)?", text)
     if threshold is not None and claim:
         pct = float(claim.group(1)) / 100.0
@@ -730,43 +743,18 @@ def _text_checks(where: str, expr: str, info: Info, text: str) -> list[Finding]:
 # -- dashboards -----------------------------------------------------------------------------------
 
 
-def _panels(node: Any) -> Iterable[dict[str, Any]]:
-    for panel in node.get("panels", []) if isinstance(node, dict) else []:
-        if isinstance(panel, dict):
-            yield panel
-            yield from _panels(panel)  # rows nest their panels
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text: {exc.reason}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-
-
 def lint_dashboard(path: str | Path, catalog: Catalog) -> list[Finding]:
     """Findings for every panel target of a Grafana dashboard JSON (bare or ``{"dashboard": ...}``)."""
-    p = Path(path)
-    doc = _load_json(p)
-    board = doc.get("dashboard", doc) if isinstance(doc, dict) else None
-    if not isinstance(board, dict) or not isinstance(board.get("panels"), list):
-        raise UserError(f"{p}: expected a Grafana dashboard with a 'panels' list")
     out: list[Finding] = []
-    for panel in _panels(board):
-        where = f"panel {panel.get('id', '?')} {json.dumps(panel.get('title', ''))}"
-        for target in panel.get("targets") or []:
-            if not isinstance(target, dict) or not isinstance(target.get("expr"), str):
-                continue
-            expr, legend = target["expr"], str(target.get("legendFormat") or "")
+    for panel in load_dashboard(path)[1]:
+        where = f"panel {'?' if panel.id is None else panel.id} {json.dumps(panel.title)}"
+        for target in panel.targets:
+            expr, legend = target.expr, target.legend_format
             found, info = lint_expr(expr, catalog, where)
             out.extend(found)
             if info is None:
                 continue
-            out.extend(_legend_checks(where, expr, legend, info, catalog, panel.get("type")))
+            out.extend(_legend_checks(where, expr, legend, info, catalog, panel.type))
             out.extend(_text_checks(where, expr, info, legend))
     return out
 

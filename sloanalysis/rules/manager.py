@@ -48,16 +48,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import promql_parser as pp
 
+from sloanalysis._go import match_op, xxhash64
 from sloanalysis.errors import UserError
 from sloanalysis.promql import Engine, PromQLError
 from sloanalysis.promql.parse import parse
+from sloanalysis.promql.walk import selectors
 from sloanalysis.rules import templating
 from sloanalysis.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup
 from sloanalysis.store import METRIC_NAME, STALE_NAN, Labels, Matcher, SeriesStore, make_labels
 
-__all__ = ["RuleEvaluation", "eval_times", "evaluate_rules", "group_offset_ms", "xxhash64"]
+__all__ = ["RuleEvaluation", "eval_times", "evaluate_rules", "group_offset_ms"]
 
 ALERT_COLUMNS = (
     "alertname",
@@ -72,58 +73,6 @@ ALERT_COLUMNS = (
 )
 
 # -- evaluation times ------------------------------------------------------------------------
-
-_P1, _P2, _P3, _P4, _P5 = (
-    0x9E3779B185EBCA87,
-    0xC2B2AE3D27D4EB4F,
-    0x165667B19E3779F9,
-    0x85EBCA77C2B2AE63,
-    0x27D4EB2F165667C5,
-)
-_M64 = (1 << 64) - 1
-
-
-def _rotl(x: int, r: int) -> int:
-    return ((x << r) | (x >> (64 - r))) & _M64
-
-
-def _round(acc: int, lane: int) -> int:
-    return (_rotl((acc + lane * _P2) & _M64, 31) * _P1) & _M64
-
-
-def xxhash64(data: bytes, seed: int = 0) -> int:
-    """XXH64, as Prometheus hashes label sets (cespare/xxhash, seed 0)."""
-    n = len(data)
-    i = 0
-    if n >= 32:
-        v = [(seed + _P1 + _P2) & _M64, (seed + _P2) & _M64, seed, (seed - _P1) & _M64]
-        while i + 32 <= n:
-            for j in range(4):
-                v[j] = _round(v[j], int.from_bytes(data[i + 8 * j : i + 8 * j + 8], "little"))
-            i += 32
-        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M64
-        for x in v:
-            h = ((h ^ _round(0, x)) * _P1 + _P4) & _M64
-    else:
-        h = (seed + _P5) & _M64
-    h = (h + n) & _M64
-    while i + 8 <= n:
-        h ^= _round(0, int.from_bytes(data[i : i + 8], "little"))
-        h = (_rotl(h, 27) * _P1 + _P4) & _M64
-        i += 8
-    if i + 4 <= n:
-        h ^= (int.from_bytes(data[i : i + 4], "little") * _P1) & _M64
-        h = (_rotl(h, 23) * _P2 + _P3) & _M64
-        i += 4
-    while i < n:
-        h ^= (data[i] * _P5) & _M64
-        h = (_rotl(h, 11) * _P1) & _M64
-        i += 1
-    h ^= h >> 33
-    h = (h * _P2) & _M64
-    h ^= h >> 29
-    h = (h * _P3) & _M64
-    return h ^ (h >> 32)
 
 
 def group_offset_ms(group: RuleGroup, interval_ms: int) -> int:
@@ -141,42 +90,15 @@ def eval_times(start_ms: int, end_ms: int, interval_ms: int, offset_ms: int = 0)
 # -- dependencies ----------------------------------------------------------------------------
 
 
-def _selectors(node: Any, out: list[Any]) -> None:
-    if isinstance(node, pp.VectorSelector):
-        out.append(node)
-    elif isinstance(node, pp.MatrixSelector):
-        out.append(node.vector_selector)
-    elif isinstance(node, pp.SubqueryExpr | pp.UnaryExpr | pp.ParenExpr):
-        _selectors(node.expr, out)
-    elif isinstance(node, pp.AggregateExpr):
-        if isinstance(node.param, pp.Expr):
-            _selectors(node.param, out)
-        _selectors(node.expr, out)
-    elif isinstance(node, pp.BinaryExpr):
-        _selectors(node.lhs, out)
-        _selectors(node.rhs, out)
-    elif isinstance(node, pp.Call):
-        for arg in node.args:
-            if isinstance(arg, pp.Expr):
-                _selectors(arg, out)
-
-
-_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
-
-
 def _reads(expr: str, name: str) -> bool:
     """Whether ``expr`` selects series named ``name``."""
-    found: list[Any] = []
-    _selectors(parse(expr), found)
-    for vs in found:
+    for vs in selectors(parse(expr)):
         if vs.name:
             if vs.name == name:
                 return True
             continue
         ms = [
-            Matcher.of(m.name, _OPS[str(m.op).rsplit(".", 1)[-1]], m.value)
-            for m in vs.matchers.matchers
-            if m.name == METRIC_NAME
+            Matcher.of(m.name, match_op(m.op), m.value) for m in vs.matchers.matchers if m.name == METRIC_NAME
         ]
         if all(m.matches(name) for m in ms):
             return True

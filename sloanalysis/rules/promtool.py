@@ -26,7 +26,6 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,16 +33,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sloanalysis.durations import parse_duration_ms
+from sloanalysis._go import format_float
+from sloanalysis.durations import format_duration_ms, parse_prometheus_duration
 from sloanalysis.errors import UserError
+from sloanalysis.files import atomic_write_text
 from sloanalysis.promql import Engine, PromQLError
-from sloanalysis.promql.parse import children, duration_ms, parse
+from sloanalysis.promql.parse import parse
+from sloanalysis.promql.walk import longest_window_ms, metric_names
 from sloanalysis.rules.manager import RuleEvaluation, evaluate_rules
-from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, load_rules
+from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, load_rule_files, load_rules
 from sloanalysis.sources.notation import parse_series_line, split_metric
 from sloanalysis.store import METRIC_NAME, SeriesStore, is_stale
+from sloanalysis.yamlload import load_yaml
 
-__all__ = ["go_duration", "run_test_file", "run_test_files", "write_regression_test"]
+__all__ = ["run_test_file", "run_test_files", "write_regression_test"]
 
 _FILE_KEYS = {"rule_files", "evaluation_interval", "group_eval_order", "tests"}
 _GROUP_KEYS = {
@@ -61,48 +64,12 @@ _DEFAULT_INTERVAL_MS = 60_000
 # -- Go formatting ----------------------------------------------------------------------------------
 
 
-def go_duration(ms: int) -> str:
-    """Prometheus ``model.Duration`` text: ``1h30m``, ``1w``, ``0s``."""
-    if ms == 0:
-        return "0s"
-    units: tuple[tuple[str, int], ...] = (
-        ("y", 31_536_000_000),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    )
-    out, rest = [], ms
-    for unit, size in units:
-        n, rest = divmod(rest, size)
-        if n:
-            out.append(f"{n}{unit}")
-    return "".join(out)
-
-
 def _go_quote(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
 def _go_labels(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{k}={_go_quote(v)}" for k, v in sorted(labels.items())) + "}"
-
-
-def _go_float_e(x: float) -> str:
-    """``strconv.FormatFloat(x, 'E', -1, 64)``: shortest digits, exponent of at least 2 digits."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    if x == 0:
-        return "-0E+00" if math.copysign(1.0, x) < 0 else "0E+00"
-    sign, digits, exp = Decimal(repr(x)).as_tuple()
-    ds = "".join(map(str, digits)).rstrip("0") or "0"
-    e = int(exp) + len(digits) - 1
-    mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
-    return f"{'-' if sign else ''}{mant}E{'+' if e >= 0 else '-'}{abs(e):02d}"
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -122,7 +89,7 @@ def _alerts_text(alerts: Sequence[tuple[dict[str, str], dict[str, str]]]) -> str
 def _samples_text(samples: Sequence[tuple[dict[str, str], float]]) -> str:
     if not samples:
         return "nil"
-    return ", ".join(f"{_go_labels(lab)} {_go_float_e(v)}" for lab, v in samples)
+    return ", ".join(f"{_go_labels(lab)} {format_float(v, 'E')}" for lab, v in samples)
 
 
 # -- reading test files ---------------------------------------------------------------------------
@@ -136,7 +103,7 @@ def _duration(value: Any, what: str) -> int:
     if value is None:
         return 0
     try:
-        return parse_duration_ms(str(value), what=what)
+        return parse_prometheus_duration(str(value), what=what)
     except UserError as exc:
         raise _Bad(str(exc)) from None
 
@@ -154,11 +121,13 @@ def _check_keys(obj: Any, allowed: set[str], what: str) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise _Bad(f"open {path}: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise _Bad(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except UserError as exc:
+        raise _Bad(str(exc)) from None
     return _check_keys(doc, _FILE_KEYS, str(path))
 
 
@@ -209,7 +178,7 @@ def _load_group(raw: Any, idx: int) -> _Group:
         case = _check_keys(case, {"eval_time", "alertname", "exp_alerts"}, f"tests[{idx}].alert_rule_test")
         if not case.get("alertname"):
             where = f" (in TestGroup {group.name})" if group.name else ""
-            t = go_duration(_duration(case.get("eval_time"), "eval_time"))
+            t = format_duration_ms(_duration(case.get("eval_time"), "eval_time"))
             raise _Bad(
                 f"an item under alert_rule_test misses required attribute alertname at eval_time {t}{where}"
             )
@@ -272,14 +241,14 @@ def _check_group(rule_groups: list[RuleGroup], group: _Group, eval_ms: int, prom
             name = f"    name: {group.name},\n" if group.name else ""
             pad = " " * 12
             errs.append(
-                f"{name}    alertname: {case['alertname']}, time: {go_duration(case['_t'])}, \n"
+                f"{name}    alertname: {case['alertname']}, time: {format_duration_ms(case['_t'])}, \n"
                 f"        exp:{_indent(_alerts_text(exp), pad)}, \n"
                 f"        got:{_indent(_alerts_text(got), pad)}"
             )
     engine = Engine(merged, prometheus2=prometheus2)
     for case in group.expr_cases:
         expr, t = str(case.get("expr", "")), case["_t"]
-        head = f"    expr: {_go_quote(expr)}, time: {go_duration(t)}"
+        head = f"    expr: {_go_quote(expr)}, time: {format_duration_ms(t)}"
         try:
             res = engine.instant(expr, t)
         except PromQLError as exc:
@@ -425,30 +394,8 @@ def encode_series(indices: np.ndarray, values: np.ndarray) -> str:
 
 def _selected_names(expr: str) -> tuple[set[str], int]:
     """Metric names an expression selects and its longest range window (ms)."""
-    names: set[str] = set()
-    longest = 0
-
-    def visit(node: Any) -> None:
-        nonlocal longest
-        import promql_parser as pp
-
-        if isinstance(node, pp.MatrixSelector):
-            longest = max(longest, duration_ms(node.range))
-            visit(node.vector_selector)
-            return
-        if isinstance(node, pp.SubqueryExpr):
-            longest = max(longest, duration_ms(node.range))
-        if isinstance(node, pp.VectorSelector):
-            if node.name:
-                names.add(node.name)
-            for m in node.matchers.matchers:
-                if m.name == METRIC_NAME:
-                    names.add(m.value)
-        for child in children(node):
-            visit(child)
-
-    visit(parse(expr))
-    return names, longest
+    tree = parse(expr)
+    return metric_names(tree), longest_window_ms(tree)
 
 
 def _ts_ms(x: Any) -> int:
@@ -472,8 +419,7 @@ def write_regression_test(
     enough for every range window and ``for`` to fill (so its alerts equal the backtest's) and keeps
     only evaluation times where Prometheus 2 and 3 range semantics agree. Returns a summary.
     """
-    groups = [g for rf in rule_files for g in load_rules(rf)]
-    rules = [(g, r) for g in groups for r in g.rules]
+    groups = load_rule_files(rule_files)
     start, end = _ts_ms(incident_row["start"]), _ts_ms(incident_row["end"])
     frame = evaluation.alerts
     span = frame[
@@ -482,33 +428,17 @@ def write_regression_test(
         & (frame["resolved_at_ms"].isna() | (frame["resolved_at_ms"] >= start))
     ]
     pinned = list(alerts) if alerts else sorted(set(incident_row["expected_alerts"]) | set(span["alertname"]))
-    by_name = {r.name: (g, r) for g, r in rules if isinstance(r, AlertingRule)}
+    by_name = {r.name: (g, r) for g in groups for r in g.rules if isinstance(r, AlertingRule)}
     unknown = [a for a in pinned if a not in by_name]
     if unknown:
         raise UserError(f"alert {unknown[0]!r} is not defined in {', '.join(map(str, rule_files))}")
     if not pinned:
         raise UserError(f"incident {incident_row['id']}: no alert to pin (none expected, none fired)")
-    group = by_name[pinned[0]][0]
-    times = evaluation.eval_times(group.name)
+    times = evaluation.eval_times(by_name[pinned[0]][0].name)
     if times.size < 2:
         raise UserError("the backtest has fewer than two evaluations: cannot infer its interval")
     interval = int(times[1] - times[0])
-
-    # Metrics needed, following recording rules to their inputs.
-    recorded = {r.record: r for _, r in rules if isinstance(r, RecordingRule)}
-    needed: set[str] = set()
-    longest, longest_for = 0, 0
-    todo = [by_name[a][1].expr for a in pinned]
-    for a in pinned:
-        rule = by_name[a][1]
-        longest_for = max(longest_for, rule.for_ms + rule.keep_firing_for_ms)
-    while todo:
-        names, window = _selected_names(todo.pop())
-        longest = max(longest, window)
-        for name in names - needed:
-            needed.add(name)
-            if name in recorded:
-                todo.append(recorded[name].expr)
+    needed, longest, longest_for = _needed_metrics(groups, [by_name[a][1] for a in pinned])
     lead = max(longest, 300_000) + longest_for + 2 * interval
     first_active = span["active_at_ms"].min() if len(span) else start
     t0 = min(start, int(first_active)) - lead
@@ -517,100 +447,29 @@ def write_regression_test(
     # The test's time 0 is a backtest evaluation, so test evaluations are backtest evaluations.
     origin = int(times[max(int(np.searchsorted(times, t0, side="right")) - 1, 0)])
     t1 = min(t1, int(times[-1]))
-
-    chosen = []
-    for s in store:
-        if s.name not in needed:
-            continue
-        lo, hi = np.searchsorted(s.timestamps, [origin, t1], side="left")
-        hi = np.searchsorted(s.timestamps, t1, side="right")
-        if hi > lo:
-            chosen.append((s, int(lo), int(hi)))
-    if not chosen:
-        raise UserError(f"incident {incident_row['id']}: the store has no samples for {sorted(needed)}")
-    offsets = np.concatenate([s.timestamps[lo:hi] - origin for s, lo, hi in chosen])
-    step = int(np.gcd.reduce(np.append(offsets, interval).astype(np.int64))) or interval
-    input_series = []
-    for s, lo, hi in sorted(chosen, key=lambda c: c[0].labels):
-        labels = dict(s.labels)
-        name = labels.pop(METRIC_NAME)
-        text = name + "{" + ", ".join(f"{k}={_go_quote(v)}" for k, v in sorted(labels.items())) + "}"
-        idx = (s.timestamps[lo:hi] - origin) // step
-        input_series.append({"series": text, "values": encode_series(idx, s.values[lo:hi])})
-
-    # Candidate times (test-relative): around every firing of a pinned alert, and the incident.
-    cands = {start - origin, end - origin}
-    for name, active, firing, resolved in zip(
-        span["alertname"], span["active_at_ms"], span["firing_at_ms"], span["resolved_at_ms"], strict=True
-    ):
-        if name not in pinned:
-            continue
-        f = int(firing) - origin
-        cands.update({f - interval, f, int(active) - origin})
-        if not pd.isna(resolved):
-            cands.add(int(resolved) - origin)
+    input_series, step = _input_series(store, needed, origin, t1, interval, incident_row["id"])
     floor = max(longest, 300_000) + interval  # windows full of test data from here on
-    cand_list = sorted({(c // interval) * interval for c in cands if floor <= c <= t1 - origin})
-
+    cand_list = _candidate_times(
+        span, pinned, (start - origin, end - origin), origin, interval, (floor, t1 - origin)
+    )
     rel_files = [os.path.relpath(Path(rf).resolve(), Path(out_path).resolve().parent) for rf in rule_files]
-    doc: dict[str, Any] = {
-        "rule_files": rel_files,
-        "evaluation_interval": go_duration(interval),
-        "tests": [
-            {
-                "name": f"incident {incident_row['id']} ({incident_row['kind']})",
-                "interval": go_duration(step),
-                "input_series": input_series,
-                "alert_rule_test": [
-                    {"eval_time": go_duration(t), "alertname": a, "exp_alerts": []}
-                    for t in cand_list
-                    for a in pinned
-                ],
-            }
+    test: dict[str, Any] = {
+        "name": f"incident {incident_row['id']} ({incident_row['kind']})",
+        "interval": format_duration_ms(step),
+        "input_series": input_series,
+        "alert_rule_test": [
+            {"eval_time": format_duration_ms(t), "alertname": a, "exp_alerts": []}
+            for t in cand_list
+            for a in pinned
         ],
     }
-    # Expected alerts: what the test data gives under both range semantics; keep agreeing times.
-    tg = _load_group(doc["tests"][0], 0)
-    ordered = _ordered(groups, [], interval)
-    ev3, _ = _evaluate(ordered, tg, interval, False)
-    ev2, _ = _evaluate(ordered, tg, interval, True)
-    cases, dropped, differs = [], 0, 0
-    for t in cand_list:
-        for a in pinned:
-            got = _firing(ev3, t, a)
-            if got != _firing(ev2, t, a):
-                dropped += 1
-                continue
-            original = _firing(evaluation, origin + t, a)
-            if [la[0] for la in got] != [la[0] for la in original]:
-                differs += 1
-            cases.append(
-                {
-                    "eval_time": go_duration(t),
-                    "alertname": a,
-                    "exp_alerts": [
-                        {
-                            "exp_labels": {k: v for k, v in lab.items() if k != "alertname"},
-                            "exp_annotations": ann,
-                        }
-                        for lab, ann in got
-                    ],
-                }
-            )
-    doc["tests"][0]["alert_rule_test"] = cases
-    origin_iso = pd.Timestamp(origin, unit="ms", tz="UTC").isoformat()
-    header = (
-        f"# Regression test pinning incident {incident_row['id']} ({incident_row['kind']}, "
-        f"{pd.Timestamp(start, unit='ms', tz='UTC').isoformat()} to "
-        f"{pd.Timestamp(end, unit='ms', tz='UTC').isoformat()}).\n"
-        f"# Written by sloanalysis from a backtest; test time 0 is {origin_iso}.\n"
-        f"# Run: promtool test rules {Path(out_path).name}  (or: sloanalysis test-rules ...)\n"
-    )
-    text = header + yaml.safe_dump(doc, sort_keys=False, width=1 << 30, allow_unicode=True)
+    doc = {"rule_files": rel_files, "evaluation_interval": format_duration_ms(interval), "tests": [test]}
+    cases, dropped, differs = _agreeing_cases(groups, test, interval, cand_list, pinned, evaluation, origin)
+    test["alert_rule_test"] = cases
+    text = _regression_header(incident_row, start, end, origin, Path(out_path).name)
+    text += yaml.safe_dump(doc, sort_keys=False, width=1 << 30, allow_unicode=True)
     target = Path(out_path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_text(target, text, inputs=rule_files)
     return {
         "path": str(target),
         "alerts": pinned,
@@ -621,3 +480,118 @@ def write_regression_test(
         "interval_ms": step,
         "origin_ms": origin,
     }
+
+
+def _needed_metrics(groups: Sequence[RuleGroup], pinned: Sequence[AlertingRule]) -> tuple[set[str], int, int]:
+    """The metrics the pinned alerts read, following recording rules to their inputs; the longest
+    range window among them and the longest ``for`` + ``keep_firing_for`` of the alerts."""
+    recorded = {r.record: r for g in groups for r in g.rules if isinstance(r, RecordingRule)}
+    needed: set[str] = set()
+    longest = 0
+    longest_for = max(r.for_ms + r.keep_firing_for_ms for r in pinned)
+    todo = [r.expr for r in pinned]
+    while todo:
+        names, window = _selected_names(todo.pop())
+        longest = max(longest, window)
+        for name in names - needed:
+            needed.add(name)
+            if name in recorded:
+                todo.append(recorded[name].expr)
+    return needed, longest, longest_for
+
+
+def _input_series(
+    store: SeriesStore, needed: set[str], origin: int, t1: int, interval: int, incident: Any
+) -> tuple[list[dict[str, str]], int]:
+    """The test's ``input_series`` (the needed metrics over ``[origin, t1]``) and its step: the
+    largest that puts every sample and evaluation on the grid."""
+    chosen = []
+    for s in store:
+        if s.name not in needed:
+            continue
+        first = int(np.searchsorted(s.timestamps, origin, side="left"))
+        stop = int(np.searchsorted(s.timestamps, t1, side="right"))
+        if stop > first:
+            chosen.append((s, first, stop))
+    if not chosen:
+        raise UserError(f"incident {incident}: the store has no samples for {sorted(needed)}")
+    offsets = np.concatenate([s.timestamps[lo:hi] - origin for s, lo, hi in chosen])
+    step = int(np.gcd.reduce(np.append(offsets, interval).astype(np.int64))) or interval
+    input_series = []
+    for s, lo, hi in sorted(chosen, key=lambda c: c[0].labels):
+        labels = dict(s.labels)
+        name = labels.pop(METRIC_NAME)
+        text = name + "{" + ", ".join(f"{k}={_go_quote(v)}" for k, v in sorted(labels.items())) + "}"
+        idx = (s.timestamps[lo:hi] - origin) // step
+        input_series.append({"series": text, "values": encode_series(idx, s.values[lo:hi])})
+    return input_series, step
+
+
+def _candidate_times(
+    span: pd.DataFrame,
+    pinned: Sequence[str],
+    extra: Sequence[int],
+    origin: int,
+    interval: int,
+    within: tuple[int, int],
+) -> list[int]:
+    """Test-relative times around every firing of a pinned alert (and ``extra``) that lie
+    ``within`` the given bounds, each moved down onto the evaluation grid, sorted."""
+    cands = set(extra)
+    for name, active, firing, resolved in zip(
+        span["alertname"], span["active_at_ms"], span["firing_at_ms"], span["resolved_at_ms"], strict=True
+    ):
+        if name not in pinned:
+            continue
+        f = int(firing) - origin
+        cands.update({f - interval, f, int(active) - origin})
+        if not pd.isna(resolved):
+            cands.add(int(resolved) - origin)
+    lo, hi = within
+    return sorted({(c // interval) * interval for c in cands if lo <= c <= hi})
+
+
+def _agreeing_cases(
+    groups: Sequence[RuleGroup],
+    test: dict[str, Any],
+    interval: int,
+    times: Sequence[int],
+    pinned: Sequence[str],
+    evaluation: RuleEvaluation,
+    origin: int,
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The expected alerts the test data gives at each time under both range semantics (times
+    where Prometheus 2 and 3 disagree are dropped); also how many were dropped and how many
+    differ from the backtest's own alerts."""
+    tg = _load_group(test, 0)
+    ordered = _ordered(list(groups), [], interval)
+    ev3, _ = _evaluate(ordered, tg, interval, False)
+    ev2, _ = _evaluate(ordered, tg, interval, True)
+    cases, dropped, differs = [], 0, 0
+    for t in times:
+        for a in pinned:
+            got = _firing(ev3, t, a)
+            if got != _firing(ev2, t, a):
+                dropped += 1
+                continue
+            original = _firing(evaluation, origin + t, a)
+            if [la[0] for la in got] != [la[0] for la in original]:
+                differs += 1
+            expected = [
+                {"exp_labels": {k: v for k, v in lab.items() if k != "alertname"}, "exp_annotations": ann}
+                for lab, ann in got
+            ]
+            cases.append({"eval_time": format_duration_ms(t), "alertname": a, "exp_alerts": expected})
+    return cases, dropped, differs
+
+
+def _regression_header(incident_row: Any, start: int, end: int, origin: int, file_name: str) -> str:
+    def iso(ms: int) -> str:
+        return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
+
+    return (
+        f"# Regression test pinning incident {incident_row['id']} ({incident_row['kind']}, "
+        f"{iso(start)} to {iso(end)}).\n"
+        f"# Written by sloanalysis from a backtest; test time 0 is {iso(origin)}.\n"
+        f"# Run: promtool test rules {file_name}  (or: sloanalysis test-rules ...)\n"
+    )

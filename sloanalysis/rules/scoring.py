@@ -28,15 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from sloanalysis.errors import UserError
 from sloanalysis.promql import Engine, PromQLError
 from sloanalysis.store import SeriesStore
 
-__all__ = ["DEFAULT_SLI", "BudgetSLI", "incident_rows", "merge_intervals", "score"]
+if TYPE_CHECKING:
+    from sloanalysis.slo.spec import SLO
+
+__all__ = ["DEFAULT_SLI", "BudgetSLI", "budget_sli_from_slos", "incident_rows", "merge_intervals", "score"]
 
 DAY_MS = 86_400_000
 
@@ -58,6 +62,20 @@ def _avail(window_ms: int) -> str:
 
 
 DEFAULT_SLI = BudgetSLI(_avail, 0.999, 30 * DAY_MS, "availability 99.9% / 30d")
+
+
+def budget_sli_from_slos(slos: Sequence[SLO], name: str | None = None, where: str = "SLO file") -> BudgetSLI:
+    """The SLO named ``name`` (by name or id; default the first) as the budget measure."""
+    if not slos:
+        raise UserError(f"{where}: no SLOs")
+    if name is None:
+        slo = slos[0]
+    else:
+        match = [s for s in slos if name in (s.name, s.id)]
+        if not match:
+            raise UserError(f"--slo: no SLO named {name!r} in {where} ({', '.join(s.name for s in slos)})")
+        slo = match[0]
+    return BudgetSLI(slo.error_ratio_expr, slo.objective, slo.period_ms, slo.id)
 
 
 def _opt(x: object) -> int | None:
@@ -113,70 +131,89 @@ def score(
     span_days = max(end_ms - start_ms, 1) / DAY_MS
     engine = Engine(store) if store is not None and sli is not None else None
     firing: dict[str, list[tuple[int, int]]] = {}
-    open_ended: dict[str, set[int]] = {}
+    open_ended: set[str] = set()  # alerts with a firing still open at the end of the data
     for r in alerts.itertuples():
         fired, resolved = _opt(r.firing_at_ms), _opt(r.resolved_at_ms)
         if fired is None:
             continue
         firing.setdefault(str(r.alertname), []).append((fired, end_ms if resolved is None else resolved))
         if resolved is None:
-            open_ended.setdefault(str(r.alertname), set()).add(end_ms)
+            open_ended.add(str(r.alertname))
     timelines = {k: merge_intervals(v) for k, v in firing.items()}
     inc = incident_rows(incidents)
     names = sorted(set(alert_names or []) | set(timelines) | {a for i in inc for a in i["alerts"]})
     pairs: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for name in names:
-        tl = timelines.get(name, [])
-        used = [False] * len(tl)
         listed = [i for i in inc if name in i["alerts"]]
-        detected, det_times, resets, budgets = 0, [], [], []
-        for i in listed:
-            lo, hi = i["start_ms"], i["end_ms"] + grace_ms.get(name, 0)
-            hits = [k for k, (a, b) in enumerate(tl) if a <= hi and b >= lo]
-            for k in hits:
-                used[k] = True
-            row: dict[str, Any] = {
-                "incident": i["id"],
-                "kind": i["kind"],
-                "alert": name,
-                "detected": bool(hits),
-            }
-            if hits:
-                detected += 1
-                first = max(tl[hits[0]][0], lo)
-                last_end = tl[hits[-1]][1]
-                still = last_end >= end_ms and end_ms in open_ended.get(name, set())
-                reset = None if still else last_end - i["end_ms"]
-                budget = _budget(sli, engine, lo, first)
-                det_times.append(first - lo)
-                if reset is not None:
-                    resets.append(reset)
-                if budget is not None:
-                    budgets.append(budget)
-                row.update(detection_ms=first - lo, reset_ms=reset, budget_before_detection=budget)
-            else:
-                row.update(detection_ms=None, reset_ms=None, budget_before_detection=None)
-            pairs.append(row)
-        fps = used.count(False)
-        rows.append(
-            {
-                "alert": name,
-                "incidents": len(listed),
-                "detected": detected,
-                "missed": len(listed) - detected,
-                "firings": len(tl),
-                "false_positives": fps,
-                "precision": (len(tl) - fps) / len(tl) if tl else None,
-                "recall": detected / len(listed) if listed else None,
-                "detection_ms": float(np.mean(det_times)) if det_times else None,
-                "reset_ms": float(np.mean(resets)) if resets else None,
-                "budget_before_detection": float(np.mean(budgets)) if budgets else None,
-                "fp_per_day": fps / span_days,
-            }
+        found = _score_alert(
+            name,
+            timelines.get(name, []),
+            listed,
+            grace_ms.get(name, 0),
+            name in open_ended,
+            end_ms,
+            sli,
+            engine,
         )
+        rows.append(found[0] | {"fp_per_day": found[0]["false_positives"] / span_days})
+        pairs.extend(found[1])
     rows.append(_overall(rows, pairs, span_days))
     return rows, pairs
+
+
+def _score_alert(
+    name: str,
+    tl: list[tuple[int, int]],
+    listed: list[dict[str, Any]],
+    grace: int,
+    open_at_end: bool,
+    end_ms: int,
+    sli: BudgetSLI | None,
+    engine: Engine | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The score row (without ``fp_per_day``) and the (incident, alert) rows of one alert, from its
+    merged firing timeline and the incidents listing it; ``open_at_end``: a firing of it was still
+    open at the end of the data."""
+    used = [False] * len(tl)
+    detected, det_times, resets, budgets = 0, [], [], []
+    pairs: list[dict[str, Any]] = []
+    for i in listed:
+        lo, hi = i["start_ms"], i["end_ms"] + grace
+        hits = [k for k, (a, b) in enumerate(tl) if a <= hi and b >= lo]
+        for k in hits:
+            used[k] = True
+        row: dict[str, Any] = {"incident": i["id"], "kind": i["kind"], "alert": name, "detected": bool(hits)}
+        if hits:
+            detected += 1
+            first = max(tl[hits[0]][0], lo)
+            last_end = tl[hits[-1]][1]
+            reset = None if last_end >= end_ms and open_at_end else last_end - i["end_ms"]
+            budget = _budget(sli, engine, lo, first)
+            det_times.append(first - lo)
+            if reset is not None:
+                resets.append(reset)
+            if budget is not None:
+                budgets.append(budget)
+            row.update(detection_ms=first - lo, reset_ms=reset, budget_before_detection=budget)
+        else:
+            row.update(detection_ms=None, reset_ms=None, budget_before_detection=None)
+        pairs.append(row)
+    fps = used.count(False)
+    summary = {
+        "alert": name,
+        "incidents": len(listed),
+        "detected": detected,
+        "missed": len(listed) - detected,
+        "firings": len(tl),
+        "false_positives": fps,
+        "precision": (len(tl) - fps) / len(tl) if tl else None,
+        "recall": detected / len(listed) if listed else None,
+        "detection_ms": float(np.mean(det_times)) if det_times else None,
+        "reset_ms": float(np.mean(resets)) if resets else None,
+        "budget_before_detection": float(np.mean(budgets)) if budgets else None,
+    }
+    return summary, pairs
 
 
 def _overall(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], span_days: float) -> dict[str, Any]:

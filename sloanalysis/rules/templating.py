@@ -30,12 +30,13 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
+from sloanalysis._go import format_float
+from sloanalysis.durations import parse_prometheus_duration
 from sloanalysis.errors import UserError
 
-__all__ = ["QuerySample", "Template", "TemplateError", "expand_alert_template", "go_format_float", "parse"]
+__all__ = ["QuerySample", "Template", "TemplateError", "expand_alert_template", "parse"]
 
 
 class TemplateError(UserError):
@@ -45,39 +46,6 @@ class TemplateError(UserError):
 # -- value formatting (Go's fmt) ---------------------------------------------------------------
 
 
-def go_format_float(x: float) -> str:
-    """``fmt.Sprint(x)`` for a float64: shortest digits, exponent form below 1e-4 or from 1e6."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    if x == 0:
-        return "-0" if math.copysign(1.0, x) < 0 else "0"
-    sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
-    ds = "".join(map(str, digits))
-    assert isinstance(exp, int)
-    point = len(ds) + exp  # decimal point position relative to the digit string
-    e = point - 1
-    neg = "-" if sign else ""
-    if e < -4 or e >= 6:  # strconv: shortest %g switches at exponent 6
-        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
-        return f"{neg}{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-    if point <= 0:
-        return f"{neg}0.{'0' * -point}{ds}"
-    if point >= len(ds):
-        return f"{neg}{ds}{'0' * (point - len(ds))}"
-    return f"{neg}{ds[:point]}.{ds[point:]}"
-
-
-def _go_g4(x: float) -> str:
-    """Go's ``%.4g``."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    return f"{x:.4g}"
-
-
 def go_str(v: Any) -> str:
     """How Go's template engine prints a value."""
     if v is None:
@@ -85,7 +53,7 @@ def go_str(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return go_format_float(v)
+        return format_float(v)
     if isinstance(v, Mapping):
         return "map[" + " ".join(f"{k}:{go_str(val)}" for k, val in sorted(v.items())) + "]"
     if isinstance(v, list | tuple):
@@ -369,7 +337,7 @@ def _to_float(v: Any) -> float:
 def _humanize(v: Any) -> str:
     x = _to_float(v)
     if x == 0 or math.isnan(x) or math.isinf(x):
-        return _go_g4(x)
+        return format_float(x, "g", 4)
     prefix = ""
     if abs(x) >= 1:
         for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
@@ -381,27 +349,27 @@ def _humanize(v: Any) -> str:
             if abs(x) >= 1:
                 break
             prefix, x = p, x * 1000
-    return _go_g4(x) + prefix
+    return format_float(x, "g", 4) + prefix
 
 
 def _humanize1024(v: Any) -> str:
     x = _to_float(v)
     if abs(x) <= 1 or math.isnan(x) or math.isinf(x):
-        return _go_g4(x)
+        return format_float(x, "g", 4)
     prefix = ""
     for p in ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"):
         if abs(x) < 1024:
             break
         prefix, x = p, x / 1024
-    return _go_g4(x) + prefix
+    return format_float(x, "g", 4) + prefix
 
 
 def _humanize_duration(v: Any) -> str:
     x = _to_float(v)
     if math.isnan(x) or math.isinf(x):
-        return _go_g4(x)
+        return format_float(x, "g", 4)
     if x == 0:
-        return _go_g4(x) + "s"
+        return format_float(x, "g", 4) + "s"
     if abs(x) >= 1:
         sign = "-" if x < 0 else ""
         x = abs(x)
@@ -413,19 +381,19 @@ def _humanize_duration(v: Any) -> str:
             return f"{sign}{h}h {m}m {s}s"
         if m:
             return f"{sign}{m}m {s}s"
-        return f"{sign}{_go_g4(x)}s"
+        return f"{sign}{format_float(x, 'g', 4)}s"
     prefix = ""
     for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
         if abs(x) >= 1:
             break
         prefix, x = p, x * 1000
-    return f"{_go_g4(x)}{prefix}s"
+    return f"{format_float(x, 'g', 4)}{prefix}s"
 
 
 def _humanize_timestamp(v: Any) -> str:
     x = _to_float(v)
     if math.isnan(x) or math.isinf(x):
-        return _go_g4(x)
+        return format_float(x, "g", 4)
     t = datetime.fromtimestamp(x, tz=UTC)
     frac = f"{t.microsecond:06d}".rstrip("0")
     return t.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "") + " +0000 UTC"
@@ -545,10 +513,8 @@ def _strip_port(hostport: Any) -> str:
 
 
 def _parse_duration(d: Any) -> float:
-    from sloanalysis.durations import parse_duration_ms
-
     try:
-        return parse_duration_ms(str(d), what="parseDuration") / 1000.0
+        return parse_prometheus_duration(str(d), what="parseDuration") / 1000.0
     except UserError as exc:
         raise TemplateError(str(exc)) from None
 
@@ -571,7 +537,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "humanize": _humanize,
     "humanize1024": _humanize1024,
     "humanizeDuration": _humanize_duration,
-    "humanizePercentage": lambda v: _go_g4(_to_float(v) * 100) + "%",
+    "humanizePercentage": lambda v: format_float(_to_float(v) * 100, "g", 4) + "%",
     "humanizeTimestamp": _humanize_timestamp,
     "printf": _printf,
     "print": lambda *a: "".join(go_str(x) for x in a),

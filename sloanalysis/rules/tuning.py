@@ -1,30 +1,164 @@
-"""Grid search over an alert's threshold and ``for``, scored over runs, with the Pareto front.
+"""Tune an alert's threshold and ``for``: find the threshold, rewrite it, search a grid, keep the
+Pareto front.
 
-:func:`rewrite_alert` replaces the scalar of the alert's top-level comparison
-(``... > 0.1`` or ``0.1 < ...``) and its ``for``; :func:`pareto_front` keeps the grid points not
-dominated in (mean detection time, false positives per day), both to be minimised; a point that
-misses an incident the others detect is ranked by recall first (a lower recall is dominated).
+- :func:`split_comparison` is the one place that reads an alert's threshold: the top-level
+  ``lhs OP number`` (or ``number OP lhs``) of its expression, by the parsed PromQL, with ``lhs``
+  as written in the rule;
+- :func:`rewrite_alert` gives an alert a new threshold / ``for`` / ``keep_firing_for``;
+- :func:`grid_search` backtests every point of a grid (:func:`parse_grid`) over runs, for
+  ``sloanalysis tune``;
+- :func:`sweep` tries every tunable alert of a rules file at a few threshold factors and ``for``
+  values, for the report: each rule's ``lhs`` is recorded once over the range, so that each
+  setting re-evaluates only the comparison (:class:`Tunable`);
+- :func:`pareto_front` keeps the points not dominated in (mean detection time, false positives
+  per day), both to be minimised; a point that misses an incident the others detect is ranked by
+  recall first (a lower recall is dominated).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.promql import PromQLError, parse
-from sloanalysis.rules.model import AlertingRule, RuleGroup
+from sloanalysis.rules.backtest import EvalSettings, alert_names, backtest
+from sloanalysis.rules.manager import evaluate_rules
+from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup
+from sloanalysis.rules.scoring import BudgetSLI, score
+from sloanalysis.store import SeriesStore
 
-__all__ = ["pareto_front", "parse_grid", "rewrite_alert"]
+__all__ = [
+    "FOR_MS",
+    "THRESHOLD_FACTORS",
+    "Comparison",
+    "Tunable",
+    "TuneSet",
+    "evaluate_setting",
+    "grid_points",
+    "grid_search",
+    "pareto_front",
+    "parse_grid",
+    "rewrite_alert",
+    "split_comparison",
+    "sweep",
+    "tunables",
+    "with_threshold",
+]
 
-_NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|Inf|NaN)"
-_CMP = r"(?:==|!=|>=|<=|>|<)(?:\s*bool)?"
-_TRAILING = re.compile(rf"({_CMP})\s*{_NUM}\s*$")
-_LEADING = re.compile(rf"^\s*\(*\s*{_NUM}\s*({_CMP})")
+MINUTE_MS = 60_000
+TUNE_METRIC = "sloanalysis_tune_value"
+# 4 x 4 settings per rule (plus the rule's own ``for``): each costs one rule evaluation over the
+# whole range (about 25 ms for 30 days), so the report's grid stays small enough for CI.
+THRESHOLD_FACTORS = (0.5, 1.0, 1.5, 2.0)
+FOR_MS = (0, 2 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS)
+
+_FLIP = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
+_NUM = (
+    r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+(?:ms|[smhdwy]))+|\d+\.?\d*(?:[eE][-+]?\d+)?"
+    r"|\.\d+(?:[eE][-+]?\d+)?|Inf|NaN)"
+)
+_CMP = r"==|!=|>=|<=|>|<"
+_TRAILING = re.compile(rf"({_CMP})\s*(bool\s+)?{_NUM}\s*$")
+_LEADING = re.compile(rf"^\s*{_NUM}\s*({_CMP})(\s*bool\b)?")
+
+
+# -- the threshold --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An alert expression read as ``lhs OP threshold`` (``number OP lhs`` is flipped to this)."""
+
+    lhs: str
+    op: str
+    threshold: float
+    bool_modifier: bool = False
+
+
+def split_comparison(expr: str) -> Comparison | None:
+    """The top-level comparison of ``expr`` with a number on one side (outer parentheses
+    ignored), ``lhs`` as written; None when the expression is not of that form."""
+    import promql_parser as pp
+
+    try:
+        node = pp.parse(expr)
+    except (ValueError, TypeError):
+        return None
+    text = expr.strip()
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+        if not (text.startswith("(") and text.endswith(")")):
+            return None
+        text = text[1:-1].strip()
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in _FLIP:
+        return None
+    left_num, right_num = isinstance(node.lhs, pp.NumberLiteral), isinstance(node.rhs, pp.NumberLiteral)
+    if left_num == right_num:
+        return None
+    bool_modifier = bool(node.modifier is not None and node.modifier.return_bool)
+    op = str(node.op)
+    number: Any = node.rhs if right_num else node.lhs
+    if right_num:
+        m = _TRAILING.search(text)
+        lhs = text[: m.start()] if m else ""
+    else:
+        m = _LEADING.search(text)
+        lhs, op = (text[m.end() :] if m else ""), _FLIP[op]
+    if m is None or not lhs.strip():
+        return None
+    return Comparison(lhs.strip(), op, float(number.val), bool_modifier)
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if math.isfinite(x) and x == int(x) else repr(float(x))
+
+
+def with_threshold(expr: str, threshold: float) -> str:
+    """``expr`` with the number of its top-level comparison replaced (written as ``lhs OP number``)."""
+    c = split_comparison(expr)
+    if c is None:
+        raise UserError(f"expression has no top-level comparison with a number: {expr!r}")
+    out = f"{c.lhs} {c.op}{' bool' if c.bool_modifier else ''} {_number(threshold)}"
+    try:
+        parse(out)
+    except PromQLError as exc:
+        raise UserError(f"cannot rewrite the threshold of {expr!r}: {exc}") from None
+    return out
+
+
+def rewrite_alert(groups: Sequence[RuleGroup], alert: str, point: dict[str, Any]) -> list[RuleGroup]:
+    """Groups with every rule named ``alert`` given the point's threshold / ``for`` / ``keep_firing_for``."""
+    found = False
+    out = []
+    for g in groups:
+        rules = []
+        for r in g.rules:
+            if isinstance(r, AlertingRule) and r.name == alert:
+                found = True
+                if "threshold" in point:
+                    r = replace(r, expr=with_threshold(r.expr, point["threshold"]))
+                if "for" in point:
+                    r = replace(r, for_ms=int(point["for"]))
+                if "keep_firing_for" in point:
+                    r = replace(r, keep_firing_for_ms=int(point["keep_firing_for"]))
+            rules.append(r)
+        out.append(replace(g, rules=tuple(rules)))
+    if not found:
+        names = sorted(alert_names(groups))
+        raise UserError(f"--alert: no alerting rule named {alert!r} (have: {', '.join(names) or 'none'})")
+    return out
+
+
+# -- grid search (sloanalysis tune) ---------------------------------------------------------------
 
 
 def parse_grid(text: str) -> dict[str, list[Any]]:
@@ -55,46 +189,52 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def _with_threshold(expr: str, threshold: float) -> str:
-    num = repr(float(threshold)) if threshold != int(threshold) else str(int(threshold))
-    text = expr.strip()
-    m = _TRAILING.search(text)
-    if m:
-        out = text[: m.start()] + m.group(1) + " " + num
-    else:
-        m = _LEADING.search(text)
-        if not m:
-            raise UserError(f"expression has no top-level comparison with a number: {expr!r}")
-        lead = text[: m.start()] + re.sub(_NUM, num, text[m.start() : m.end()], count=1)
-        out = lead + text[m.end() :]
-    try:
-        parse(out)
-    except PromQLError as exc:
-        raise UserError(f"cannot rewrite the threshold of {expr!r}: {exc}") from None
-    return out
-
-
-def rewrite_alert(groups: Sequence[RuleGroup], alert: str, point: dict[str, Any]) -> list[RuleGroup]:
-    """Groups with every rule named ``alert`` given the point's threshold / ``for``."""
-    found = False
-    out = []
-    for g in groups:
-        rules = []
-        for r in g.rules:
-            if isinstance(r, AlertingRule) and r.name == alert:
-                found = True
-                if "threshold" in point:
-                    r = replace(r, expr=_with_threshold(r.expr, point["threshold"]))
-                if "for" in point:
-                    r = replace(r, for_ms=int(point["for"]))
-                if "keep_firing_for" in point:
-                    r = replace(r, keep_firing_for_ms=int(point["keep_firing_for"]))
-            rules.append(r)
-        out.append(replace(g, rules=tuple(rules)))
-    if not found:
-        names = sorted({r.name for g in groups for r in g.rules if isinstance(r, AlertingRule)})
-        raise UserError(f"--alert: no alerting rule named {alert!r} (have: {', '.join(names) or 'none'})")
-    return out
+def grid_search(
+    groups: Sequence[RuleGroup],
+    alert: str,
+    points: Sequence[dict[str, Any]],
+    runs: Sequence[tuple[SeriesStore, pd.DataFrame, int, int]],
+    *,
+    settings: EvalSettings | None = None,
+    sli: BudgetSLI | None = None,
+) -> list[dict[str, Any]]:
+    """One row per point: ``alert`` rewritten to it, backtested over every run ``(store,
+    incidents, start_ms, end_ms)``, its counts summed and its detection times averaged over the
+    runs; ``pareto`` marks the rows of :func:`pareto_front`. Every point is rewritten before any
+    evaluation, so an unknown alert or an unrewritable threshold fails early."""
+    variants = [rewrite_alert(groups, alert, p) for p in points]
+    settings = settings or EvalSettings()
+    rows: list[dict[str, Any]] = []
+    for p, g2 in zip(points, variants, strict=True):
+        incidents = detected = false_positives = 0
+        days = 0.0
+        dets: list[float] = []
+        for store, inc, start, end in runs:
+            bt = backtest(g2, store, inc, start, end, settings=settings, sli=sli, score_only=[alert])
+            row = bt.scores[bt.scores["alert"] == alert].iloc[0]
+            incidents += int(row["incidents"])
+            detected += int(row["detected"])
+            false_positives += int(row["false_positives"])
+            days += (end - start) / 86_400_000
+            if len(bt.pairs):
+                dets.extend(float(x) for x in bt.pairs["detection_ms"] if x is not None and x == x)
+        rows.append(
+            {
+                "threshold": p.get("threshold"),
+                "for_ms": p.get("for"),
+                "keep_firing_for_ms": p.get("keep_firing_for"),
+                "incidents": incidents,
+                "detected": detected,
+                "recall": detected / incidents if incidents else None,
+                "detection_ms": float(np.mean(dets)) if dets else None,
+                "false_positives": false_positives,
+                "fp_per_day": false_positives / max(days, 1e-9),
+            }
+        )
+    front = {id(r) for r in pareto_front(rows)}
+    for r in rows:
+        r["pareto"] = id(r) in front
+    return rows
 
 
 def pareto_front(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,3 +257,115 @@ def pareto_front(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if not dominated:
             front.append(r)
     return front
+
+
+# -- the report's sweep ---------------------------------------------------------------------------
+
+
+@dataclass
+class Tunable:
+    """An alerting rule ``lhs OP threshold`` and its ``lhs`` recorded once over the range (with the
+    stale markers a recording rule writes), so that each setting re-runs only the comparison."""
+
+    path: str
+    rule: AlertingRule
+    interval_ms: int
+    op: str
+    threshold: float
+    recorded: SeriesStore
+
+
+@dataclass
+class TuneSet:
+    """The sweep of one rules file: every tunable rule and every candidate setting's score."""
+
+    tunables: dict[str, Tunable]
+    candidates: pd.DataFrame
+
+
+def tunables(
+    path: str,
+    groups: Sequence[RuleGroup],
+    store: SeriesStore,
+    start_ms: int,
+    end_ms: int,
+    cache: dict[Any, Any] | None = None,
+) -> dict[str, Tunable]:
+    """The alerts of ``groups`` compared with a finite, non-zero number (first rule of each name;
+    ``bool`` comparisons are left out), their ``lhs`` recorded; ``cache`` shares recordings of the
+    same ``lhs`` between rules files."""
+    memo: dict[Any, Any] = {} if cache is None else cache
+    out: dict[str, Tunable] = {}
+    for g in groups:
+        for r in g.rules:
+            if not isinstance(r, AlertingRule) or r.name in out:
+                continue
+            c = split_comparison(r.expr)
+            if c is None or c.bool_modifier or c.threshold == 0 or not math.isfinite(c.threshold):
+                continue
+            interval = g.interval_ms or MINUTE_MS
+            key = ("recorded", c.lhs, interval)
+            if key not in memo:
+                rec = RuleGroup("sloanalysis-tune", interval, (RecordingRule(TUNE_METRIC, c.lhs),))
+                ev = evaluate_rules([rec], store, start_ms, end_ms, default_interval_ms=interval)
+                memo[key] = ev.series
+            out[r.name] = Tunable(path, r, interval, c.op, c.threshold, memo[key])
+    return out
+
+
+def evaluate_setting(
+    t: Tunable, threshold: float, for_ms: int, incidents: pd.DataFrame, start_ms: int, end_ms: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The alerts and the score row of ``t``'s rule with ``threshold`` and ``for``."""
+    rule = replace(t.rule, expr=f"{TUNE_METRIC} {t.op} {threshold!r}", for_ms=int(for_ms))
+    group = RuleGroup("sloanalysis-tune", t.interval_ms, (rule,))
+    ev = evaluate_rules([group], t.recorded, start_ms, end_ms, default_interval_ms=t.interval_ms)
+    rows, _ = score(
+        ev.alerts,
+        incidents,
+        start_ms,
+        end_ms,
+        grace_ms={t.rule.name: int(for_ms) + 2 * t.interval_ms},
+        sli=None,
+        alert_names=[t.rule.name],
+    )
+    return ev.alerts, next(r for r in rows if r["alert"] == t.rule.name)
+
+
+def sweep(
+    path: str,
+    groups: Sequence[RuleGroup],
+    store: SeriesStore,
+    incidents: pd.DataFrame,
+    start_ms: int,
+    end_ms: int,
+    cache: dict[Any, Any] | None = None,
+) -> TuneSet:
+    """Every tunable rule of ``groups`` (read from ``path``) at thresholds x THRESHOLD_FACTORS and
+    ``for`` in FOR_MS (plus the rule as written), each point marked ``current`` (as written) and
+    ``pareto``. ``cache`` shares work between rules files (a rule unchanged between the seed and
+    its correction is evaluated once)."""
+    memo: dict[Any, Any] = {} if cache is None else cache
+    tun = tunables(path, groups, store, start_ms, end_ms, memo)
+    rows: list[dict[str, Any]] = []
+    for name, t in tun.items():
+        points = []
+        for factor in THRESHOLD_FACTORS:
+            for for_ms in sorted(set(FOR_MS) | {t.rule.for_ms}):
+                key = ("score", name, id(t.recorded), t.op, t.threshold * factor, for_ms, t.interval_ms)
+                if key not in memo:
+                    memo[key] = evaluate_setting(
+                        t, t.threshold * factor, for_ms, incidents, start_ms, end_ms
+                    )[1]
+                current = factor == 1.0 and for_ms == t.rule.for_ms
+                points.append(
+                    {**memo[key], "threshold": t.threshold * factor, "for_ms": for_ms, "current": current}
+                )
+        front = {id(r) for r in pareto_front(points)}
+        for r in points:
+            r["pareto"] = id(r) in front
+            r["alertname"] = name
+            det = r.get("detection_ms")
+            r["detection_s"] = math.nan if det is None else det / 1000.0
+        rows.extend(points)
+    return TuneSet(tun, pd.DataFrame(rows))

@@ -63,7 +63,6 @@ __all__ = [
     "measure",
     "measure_window",
     "sli_series",
-    "summarise",
     "time_to_exhaustion_ms",
     "timeslice_frame",
 ]
@@ -326,17 +325,20 @@ def measure(
     return timeslice_frame((1.0 - err).reindex(grid), step_ms, "ignore", index=grid)
 
 
-def measure_window(slo: SLO, backend: QueryBackend, start_ms: int, end_ms: int) -> pd.DataFrame:
+def measure_window(
+    slo: SLO, backend: QueryBackend, start_ms: int, end_ms: int, step_ms: int = MINUTE_MS
+) -> pd.DataFrame:
     """The SLI's amounts over ``(start, end]`` for a budget total.
 
     Events SLIs: one row from a single evaluation of the templates with window = end - start
     at ``end`` (as ``increase(x[30d])`` in a report, or the ``ratio_rate30d`` recording rule),
     which counts every increment once; summing per-step windows instead would lose or
-    extrapolate the increments that straddle step boundaries. Other SLIs: :func:`measure`.
+    extrapolate the increments that straddle step boundaries. Other SLIs: :func:`measure`
+    (``step_ms`` is the resolution of raw SLIs).
     """
     sli = slo.sli
     if not isinstance(sli, EventsSLI | LatencySLI):
-        return measure(slo, backend, start_ms, end_ms)
+        return measure(slo, backend, start_ms, end_ms, step_ms)
     if end_ms <= start_ms:
         raise UserError(f"empty time range: start {start_ms} is not before end {end_ms}")
     window = end_ms - start_ms
@@ -345,29 +347,3 @@ def measure_window(slo: SLO, backend: QueryBackend, start_ms: int, end_ms: int) 
     total = _query(backend, sli.total_expr(window), end_ms, end_ms, window) * scale
     good = _query(backend, sli.good_expr(window), end_ms, end_ms, window) * scale
     return events_frame(good.reindex(at), total.reindex(at))
-
-
-def summarise(slo: SLO, frame: pd.DataFrame, window_ms: float, burn_now: float) -> dict[str, Any]:
-    """One row of the SLO table: the budget of ``frame`` (covering ``window_ms``), and the time to
-    exhaustion at the current burn rate ``burn_now``."""
-    b = error_budget(frame, slo.objective, slo.budget_unit)
-    met: bool | None = None if b.sli is None else b.sli >= slo.objective
-    return {
-        "slo": slo.name,
-        "service": slo.service,
-        "sli_kind": slo.sli.kind,
-        "objective": slo.objective,
-        "period_ms": slo.period_ms,
-        "window_ms": window_ms,
-        "sli": b.sli,
-        "met": met,
-        "budget_unit": b.unit,
-        "budget_allowed": b.allowed,
-        "budget_consumed": b.consumed,
-        "budget_remaining": b.remaining,
-        "budget_remaining_ratio": b.remaining_ratio,
-        "burn_rate": b.burn_rate,
-        "burn_rate_current": burn_now,
-        "time_to_exhaustion_ms": time_to_exhaustion_ms(b.remaining_ratio, burn_now, slo.period_ms),
-        "coverage": b.coverage,
-    }

@@ -42,27 +42,43 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import promql_parser
-import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    model_validator,
+)
 
+from sloanalysis._go import METRIC_NAME_RE, is_label_name
+from sloanalysis.config import FieldError, Loc, located, null_is_absent, validate
 from sloanalysis.durations import format_duration_ms, parse_duration_ms
 from sloanalysis.errors import UserError
+from sloanalysis.yamlload import load_yaml_documents
 
 __all__ = [
     "DEFAULT_SLICE_MS",
+    "FORMATS",
+    "MAX_DURATION_MS",
     "SLO",
     "Alerting",
     "EventsSLI",
     "LatencySLI",
     "RawSLI",
     "SLOSpecError",
+    "SpecFormat",
     "ThresholdAlert",
     "TimesliceSLI",
+    "load_slo_files",
     "load_slos",
     "parse_slos",
 ]
@@ -71,8 +87,6 @@ DEFAULT_SLICE_MS = 60_000
 DEFAULT_SLOTH_PERIOD_MS = 30 * 86_400_000
 WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.window\s*\}\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ALERT_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPENSLO_DURATION = re.compile(r"^(\d+)([MQY])$")
 _OPENSLO_UNITS_MS = {"M": 30 * 86_400_000, "Q": 90 * 86_400_000, "Y": 365 * 86_400_000}
 _OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -267,113 +281,97 @@ class SLO:
         return self.sli.error_ratio_expr(window_ms)
 
 
-# -- validation helpers ----------------------------------------------------------------------
+# -- field types -------------------------------------------------------------------------------
+# Each type checks one field and raises ValueError with the message; pydantic adds the field's
+# path and sloanalysis.config turns it into one line.
+
+MAX_DURATION_MS = 10 * 365 * 86_400_000
+"""Longest period or window accepted: ten years (anything longer is a typo)."""
 
 
-class _Ctx:
-    """Where we are: the file and a dotted field path, for one-line error messages."""
-
-    def __init__(self, source: str, path: str = "") -> None:
-        self.source = source
-        self.path = path
-
-    def at(self, key: str | int) -> _Ctx:
-        if isinstance(key, int):
-            return _Ctx(self.source, f"{self.path}[{key}]")
-        return _Ctx(self.source, f"{self.path}.{key}" if self.path else key)
-
-    def error(self, message: str) -> SLOSpecError:
-        where = f"{self.source}: {self.path}" if self.path else self.source
-        return SLOSpecError(f"{where}: {message}")
-
-
-def _mapping(
-    value: Any, ctx: _Ctx, *, required: Sequence[str] = (), optional: Sequence[str] = ()
-) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ctx.error(f"expected a mapping, got {type(value).__name__}")
-    allowed = set(required) | set(optional)
-    for key in value:
-        if key not in allowed:
-            known = ", ".join(sorted(allowed))
-            raise ctx.at(str(key)).error(f"unknown field (known here: {known})")
-    for key in required:
-        if key not in value or value[key] is None:
-            raise ctx.at(key).error("required field is missing")
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
     return value
 
 
-def _str(value: Any, ctx: _Ctx, *, pattern: re.Pattern[str] | None = None) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ctx.error(f"expected a non-empty string, got {value!r}")
-    if pattern is not None and not pattern.match(value):
-        raise ctx.error(f"{value!r} is not a valid name")
-    return value
+def _name_check(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not a valid name")
+        return value
+
+    return check
 
 
-def _number(value: Any, ctx: _Ctx) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ctx.error(f"expected a number, got {value!r}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ctx.error(f"expected a finite number, got {value!r}")
-    return x
-
-
-def _bool(value: Any, ctx: _Ctx) -> bool:
-    if not isinstance(value, bool):
-        raise ctx.error(f"expected true or false, got {value!r}")
-    return value
-
-
-def _labels(value: Any, ctx: _Ctx) -> dict[str, str]:
+def _labels(value: Any) -> dict[str, str]:
+    """A mapping of label names to strings (numbers are written as strings)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ctx.error(f"expected a mapping of label names to strings, got {type(value).__name__}")
+        raise ValueError(f"expected a mapping of label names to strings, got {type(value).__name__}")
     out: dict[str, str] = {}
     for k, v in value.items():
-        if not isinstance(k, str) or not _LABEL_NAME.match(k):
-            raise ctx.at(str(k)).error("not a valid label name")
+        if not isinstance(k, str) or not is_label_name(k):
+            raise FieldError((str(k),), "not a valid label name")
         if isinstance(v, bool) or not isinstance(v, str | int | float):
-            raise ctx.at(k).error(f"expected a string, got {v!r}")
+            raise FieldError((k,), f"expected a string, got {v!r}")
         out[k] = str(v)
     return out
 
 
-def _duration(value: Any, ctx: _Ctx, *, openslo: bool = False) -> int:
-    if openslo and isinstance(value, str):
-        m = _OPENSLO_DURATION.match(value.strip())
-        if m:
-            return int(m.group(1)) * _OPENSLO_UNITS_MS[m.group(2)]
-    if isinstance(value, bool) or value is None:
-        raise ctx.error(f"expected a duration like '30d', got {value!r}")
-    try:
-        ms = parse_duration_ms(value, what=ctx.path or "duration")
-    except UserError:
-        raise ctx.error(f"expected a duration like '30d' or '5m', got {value!r}") from None
-    if ms <= 0:
-        raise ctx.error(f"duration must be positive, got {value!r}")
+def _duration_ms(value: Any, *, openslo: bool = False, minimum: int = 1) -> int:
+    """Milliseconds of a Prometheus duration (a bare number is seconds), at least ``minimum``.
+
+    ``openslo``: the calendar units ``M`` (30 days), ``Q`` (90 days) and ``Y`` (365 days) too."""
+    if openslo and isinstance(value, str) and (m := _OPENSLO_DURATION.match(value.strip())):
+        ms = int(m.group(1)) * _OPENSLO_UNITS_MS[m.group(2)]
+    else:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"expected a duration like '30d' or '5m', got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"expected a finite duration, got {value!r}")
+        try:
+            ms = parse_duration_ms(value)
+        except UserError:
+            raise ValueError(f"expected a duration like '30d' or '5m', got {value!r}") from None
+    if ms < minimum:
+        raise ValueError("must not be negative" if minimum == 0 else f"must be positive, got {value!r}")
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"must be at most 10 years ({format_duration_ms(MAX_DURATION_MS)}), got {value!r}")
     return ms
 
 
-def _objective(value: float, ctx: _Ctx, *, scale: float = 1.0) -> float:
-    """``value / scale`` checked to be strictly between 0 and 1."""
-    x = value / scale
-    if not 0.0 < x < 1.0:
-        shown = "(0, 100)" if scale == 100.0 else "(0, 1)"
-        raise ctx.error(f"objective must lie in {shown} exclusive, got {value!r}")
-    return x
+def _objective_check(scale: float) -> Callable[[float], float]:
+    """``value / scale`` checked to lie strictly between 0 and 1."""
+
+    def check(value: float) -> float:
+        if not 0.0 < value / scale < 1.0:
+            shown = "(0, 100)" if scale == 100.0 else "(0, 1)"
+            raise ValueError(f"objective must lie in {shown} exclusive, got {value!r}")
+        return value / scale
+
+    return check
 
 
-def _check_promql(expr: str, ctx: _Ctx) -> None:
-    """Parse ``expr`` with a sample window substituted; a syntax error names the field."""
+def _in_range(low: float, high: float, *, closed_high: bool = False) -> Callable[[float], float]:
+    def check(value: float) -> float:
+        if not (low < value <= high if closed_high else low < value < high):
+            raise ValueError(f"must lie in ({low:g}, {high:g}{']' if closed_high else ')'}, got {value!r}")
+        return value
+
+    return check
+
+
+def _check_promql(expr: str) -> str:
+    """``expr`` if it parses with a sample window substituted."""
     text = render_window(expr, 300_000)
     try:
         promql_parser.parse(text)
     except (ValueError, TypeError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ctx.error(f"invalid PromQL {text!r}: {message}") from None
+        raise ValueError(f"invalid PromQL {text!r}: {message}") from None
+    return expr
 
 
 _SUM_OF_SELECTOR = re.compile(
@@ -381,140 +379,102 @@ _SUM_OF_SELECTOR = re.compile(
 )
 
 
-def _counter_template(query: str, ctx: _Ctx) -> str:
+def _counter_template(query: str) -> str:
     """A window template for a counter query: kept if it has ``{{.window}}``, else wrapped in ``rate``.
 
     Accepted without a placeholder: a plain selector ``m{...}`` and ``sum [by|without (...)] (m{...})``.
     """
-    query = _str(query, ctx).strip()
+    query = _check_promql(_non_empty(query).strip())
     if WINDOW_PLACEHOLDER.search(query):
-        _check_promql(query, ctx)
         return query
-    _check_promql(query, ctx)
-    parsed = promql_parser.parse(query)
-    if isinstance(parsed, promql_parser.VectorSelector):
+    if isinstance(promql_parser.parse(query), promql_parser.VectorSelector):
         return f"sum(rate({query}[{{{{.window}}}}]))"
     m = _SUM_OF_SELECTOR.match(query)
     if m and isinstance(promql_parser.parse(m.group("inner")), promql_parser.VectorSelector):
         mod = f" {m.group('mod')} " if m.group("mod") else ""
         return f"sum{mod}(rate({m.group('inner').strip()}[{{{{.window}}}}]))"
-    raise ctx.error(
+    raise ValueError(
         f"{query!r}: give a counter selector, sum(selector), or a query with {{{{.window}}}} in its range"
     )
 
 
-def _window_template(query: Any, ctx: _Ctx) -> str:
-    query = _str(query, ctx).strip()
+def _window_template(query: str) -> str:
+    query = _non_empty(query).strip()
     if not WINDOW_PLACEHOLDER.search(query):
-        raise ctx.error(f"{query!r}: the query needs the {{{{.window}}}} placeholder in its range")
-    _check_promql(query, ctx)
-    return query
+        raise ValueError(f"{query!r}: the query needs the {{{{.window}}}} placeholder in its range")
+    return _check_promql(query)
 
 
-# -- the project's format ---------------------------------------------------------------------
-
-_OWN_VERSION = "sloanalysis/v1"
-
-
-def _own_sli(value: Any, ctx: _Ctx) -> SLI:
-    spec = _mapping(value, ctx, optional=("events", "latency", "timeslice", "raw"))
-    if len(spec) != 1:
-        raise ctx.error("give exactly one of events, latency, timeslice, raw")
-    kind, body = next(iter(spec.items()))
-    c = ctx.at(kind)
-    if kind == "events":
-        b = _mapping(body, c, required=("total",), optional=("good", "bad"))
-        if ("good" in b) == ("bad" in b):
-            raise c.error("give exactly one of good, bad")
-        total = _counter_template(b["total"], c.at("total"))
-        if "good" in b:
-            return EventsSLI(total=total, good=_counter_template(b["good"], c.at("good")))
-        return EventsSLI(total=total, bad=_counter_template(b["bad"], c.at("bad")))
-    if kind == "latency":
-        b = _mapping(body, c, required=("histogram", "threshold"), optional=("matchers", "quantile"))
-        hist = _str(b["histogram"], c.at("histogram"), pattern=re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$"))
-        if hist.endswith(("_bucket", "_count", "_sum")):
-            raise c.at("histogram").error("give the histogram's base name, without _bucket/_count/_sum")
-        threshold = _duration(b["threshold"], c.at("threshold")) / 1000.0
-        quantile = None
-        if "quantile" in b:
-            quantile = _number(b["quantile"], c.at("quantile"))
-            if not 0.0 < quantile < 1.0:
-                raise c.at("quantile").error(f"must lie in (0, 1), got {quantile!r}")
-        matchers = str(b.get("matchers") or "").strip().strip("{}").strip()
-        sli = LatencySLI(histogram=hist, threshold=threshold, quantile=quantile, matchers=matchers)
-        _check_promql(sli.error_ratio_expr(300_000), c.at("matchers"))
-        return sli
-    if kind == "timeslice":
-        b = _mapping(body, c, required=("indicator",), optional=("slice", "missing"))
-        indicator = _str(b["indicator"], c.at("indicator")).strip()
-        _check_promql(indicator, c.at("indicator"))
-        slice_ms = _duration(b["slice"], c.at("slice")) if "slice" in b else DEFAULT_SLICE_MS
-        missing = b.get("missing", "ignore")
-        if missing not in ("ignore", "bad", "good"):
-            raise c.at("missing").error(f"expected ignore, bad or good, got {missing!r}")
-        return TimesliceSLI(indicator=indicator, slice_ms=slice_ms, missing=missing)
-    b = _mapping(body, c, required=("error_ratio",))
-    return RawSLI(error_ratio=_window_template(b["error_ratio"], c.at("error_ratio")))
+Text = Annotated[str, AfterValidator(_non_empty)]
+Name = Annotated[str, AfterValidator(_non_empty), AfterValidator(_name_check(_NAME))]
+AlertName = Annotated[str, AfterValidator(_non_empty), AfterValidator(_name_check(METRIC_NAME_RE))]
+MetricName = Annotated[str, AfterValidator(_non_empty), AfterValidator(_name_check(METRIC_NAME_RE))]
+Labels = Annotated[dict[str, str], BeforeValidator(_labels)]
+Number = FiniteFloat
+Duration = Annotated[int, BeforeValidator(_duration_ms)]
+"""Positive milliseconds from ``5m``, ``1d2h`` or a number of seconds."""
+NonNegativeDuration = Annotated[int, BeforeValidator(partial(_duration_ms, minimum=0))]
+OpenSLODuration = Annotated[int, BeforeValidator(partial(_duration_ms, openslo=True))]
+Ratio = Annotated[FiniteFloat, AfterValidator(_objective_check(1.0))]
+Percent = Annotated[FiniteFloat, AfterValidator(_objective_check(100.0))]
+"""An objective in percent, held as a ratio."""
+CounterQuery = Annotated[str, AfterValidator(_counter_template)]
+WindowQuery = Annotated[str, AfterValidator(_window_template)]
+PromQL = Annotated[str, AfterValidator(lambda q: _check_promql(_non_empty(q).strip()))]
+"""A PromQL expression, stripped, that parses."""
 
 
-def _threshold(value: Any, ctx: _Ctx, objective: float, sli: SLI) -> ThresholdAlert:
-    b = _mapping(value, ctx, optional=("sli_below", "latency_above", "window", "for"))
-    kinds = [k for k in ("sli_below", "latency_above") if k in b]
-    if len(kinds) != 1:
-        raise ctx.error("give exactly one of sli_below, latency_above")
-    kind = kinds[0]
-    window = _duration(b["window"], ctx.at("window")) if "window" in b else 300_000
-    for_ms = 0
-    if "for" in b:
-        for_ms = parse_duration_ms(b["for"], what=f"{ctx.source}: {ctx.at('for').path}")
-        if for_ms < 0:
-            raise ctx.at("for").error("must not be negative")
-    else:
-        for_ms = 300_000
-    if kind == "sli_below":
-        v = _number(b[kind], ctx.at(kind))
-        if not 0.0 < v < objective:
-            raise ctx.at(kind).error(f"must lie between 0 and the objective {objective!r}, got {v!r}")
-        return ThresholdAlert("sli_below", v, window, for_ms)
-    if not isinstance(sli, LatencySLI):
-        raise ctx.at(kind).error("latency_above needs a latency SLI")
-    v = _duration(b[kind], ctx.at(kind)) / 1000.0
-    if v <= sli.threshold:
-        raise ctx.at(kind).error(f"must exceed the SLI threshold {sli.threshold!r} s, got {v!r} s")
-    return ThresholdAlert("latency_above", v, window, for_ms)
+def _exactly_one(model: BaseModel, names: Sequence[str]) -> str:
+    """The one field of ``names`` that is set; raises naming them all otherwise."""
+    given = [n for n in names if getattr(model, n) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {', '.join(names)}")
+    return given[0]
 
 
-def _own_alert_part(value: Any, ctx: _Ctx) -> tuple[bool, dict[str, str], dict[str, str]]:
-    if value is None:
-        return True, {}, {}
-    b = _mapping(value, ctx, optional=("disable", "labels", "annotations"))
-    disable = _bool(b["disable"], ctx.at("disable")) if "disable" in b else False
-    return (
-        not disable,
-        _labels(b.get("labels"), ctx.at("labels")),
-        _labels(b.get("annotations"), ctx.at("annotations")),
-    )
+class _Closed(BaseModel):
+    """A closed format: unknown fields are errors, YAML types are not coerced, and a field set to
+    null counts as not given (its default, or "required field is missing")."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        return null_is_absent(cls, data)
 
 
-def _own_alerting(value: Any, ctx: _Ctx, default_name: str, objective: float, sli: SLI) -> Alerting:
-    if value is None:
-        return Alerting(name=default_name)
-    b = _mapping(value, ctx, optional=("name", "labels", "annotations", "page", "ticket", "threshold"))
-    name = _str(b["name"], ctx.at("name"), pattern=_ALERT_NAME) if "name" in b else default_name
-    page, page_labels, page_ann = _own_alert_part(b.get("page"), ctx.at("page"))
-    ticket, ticket_labels, ticket_ann = _own_alert_part(b.get("ticket"), ctx.at("ticket"))
-    threshold = _threshold(b["threshold"], ctx.at("threshold"), objective, sli) if "threshold" in b else None
+# -- shared parts of the project's and Sloth's formats ---------------------------------------
+
+
+class _AlertPart(_Closed):
+    """The page or ticket alert: on unless disabled, with its own labels and annotations."""
+
+    disable: bool = False
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+
+
+def _alerting(
+    name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    page: _AlertPart | None,
+    ticket: _AlertPart | None,
+    threshold: ThresholdAlert | None = None,
+) -> Alerting:
+    """Alerting settings; a page or ticket part not given is an enabled alert without extras."""
+    page, ticket = page or _AlertPart(), ticket or _AlertPart()
     return Alerting(
         name=name,
-        labels=_labels(b.get("labels"), ctx.at("labels")),
-        annotations=_labels(b.get("annotations"), ctx.at("annotations")),
-        page=page,
-        ticket=ticket,
-        page_labels=page_labels,
-        ticket_labels=ticket_labels,
-        page_annotations=page_ann,
-        ticket_annotations=ticket_ann,
+        labels=labels,
+        annotations=annotations,
+        page=not page.disable,
+        ticket=not ticket.disable,
+        page_labels=page.labels,
+        ticket_labels=ticket.labels,
+        page_annotations=page.annotations,
+        ticket_annotations=ticket.annotations,
         threshold=threshold,
     )
 
@@ -523,41 +483,179 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
 
 
-def _parse_own(doc: dict[str, Any], ctx: _Ctx) -> list[SLO]:
-    top = _mapping(doc, ctx, required=("version", "service", "slos"), optional=("labels", "description"))
-    service = _str(top["service"], ctx.at("service"), pattern=_NAME)
-    labels = _labels(top.get("labels"), ctx.at("labels"))
-    items = top["slos"]
-    if not isinstance(items, list) or not items:
-        raise ctx.at("slos").error("expected a non-empty list of SLOs")
+def _is_rate(template: str) -> bool:
+    """True unless the query counts with ``increase`` rather than ``rate``/``irate``."""
+    return not ("increase(" in template and "rate(" not in template.replace("increase(", ""))
+
+
+def _non_empty_list(items: list[Any]) -> list[Any]:
+    if not items:
+        raise ValueError("expected a non-empty list of SLOs")
+    return items
+
+
+# -- the project's format ---------------------------------------------------------------------
+
+_OWN_VERSION = "sloanalysis/v1"
+
+
+class _OwnEvents(_Closed):
+    total: CounterQuery
+    good: CounterQuery | None = None
+    bad: CounterQuery | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _OwnEvents:
+        _exactly_one(self, ("good", "bad"))
+        return self
+
+
+class _OwnLatency(_Closed):
+    histogram: MetricName
+    threshold: Duration
+    matchers: str = ""
+    quantile: Annotated[Number, AfterValidator(_in_range(0.0, 1.0))] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> _OwnLatency:
+        if self.histogram.endswith(("_bucket", "_count", "_sum")):
+            raise FieldError(("histogram",), "give the histogram's base name, without _bucket/_count/_sum")
+        try:
+            _check_promql(self.sli().error_ratio_expr(300_000))
+        except ValueError as exc:
+            raise FieldError(("matchers",), str(exc)) from None
+        return self
+
+    def sli(self) -> LatencySLI:
+        matchers = self.matchers.strip().strip("{}").strip()
+        return LatencySLI(self.histogram, self.threshold / 1000.0, self.quantile, matchers)
+
+
+class _OwnTimeslice(_Closed):
+    indicator: PromQL
+    slice: Duration = DEFAULT_SLICE_MS
+    missing: Literal["ignore", "bad", "good"] = "ignore"
+
+
+class _OwnRaw(_Closed):
+    error_ratio: WindowQuery
+
+
+class _OwnSLI(_Closed):
+    events: _OwnEvents | None = None
+    latency: _OwnLatency | None = None
+    timeslice: _OwnTimeslice | None = None
+    raw: _OwnRaw | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _OwnSLI:
+        _exactly_one(self, ("events", "latency", "timeslice", "raw"))
+        return self
+
+    def build(self) -> SLI:
+        if self.events is not None:
+            return EventsSLI(total=self.events.total, good=self.events.good, bad=self.events.bad)
+        if self.latency is not None:
+            return self.latency.sli()
+        if self.timeslice is not None:
+            t = self.timeslice
+            return TimesliceSLI(indicator=t.indicator.strip(), slice_ms=t.slice, missing=t.missing)
+        assert self.raw is not None
+        return RawSLI(error_ratio=self.raw.error_ratio)
+
+
+class _OwnThreshold(_Closed):
+    sli_below: Number | None = None
+    latency_above: Duration | None = None
+    window: Duration = 300_000
+    for_: NonNegativeDuration = Field(300_000, alias="for")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _OwnThreshold:
+        _exactly_one(self, ("sli_below", "latency_above"))
+        return self
+
+    def alert(self) -> ThresholdAlert:
+        if self.sli_below is not None:
+            return ThresholdAlert("sli_below", self.sli_below, self.window, self.for_)
+        return ThresholdAlert("latency_above", (self.latency_above or 0) / 1000.0, self.window, self.for_)
+
+
+class _OwnAlerting(_Closed):
+    name: AlertName | None = None
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+    page: _AlertPart | None = None
+    ticket: _AlertPart | None = None
+    threshold: _OwnThreshold | None = None
+
+
+class _OwnEntry(_Closed):
+    name: Name
+    objective: Ratio
+    period: Duration
+    sli: _OwnSLI
+    description: str = ""
+    labels: Labels = Field(default_factory=dict)
+    alerting: _OwnAlerting | None = None
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> _OwnEntry:
+        """A threshold alert below the objective; a latency one above the SLI's threshold."""
+        t = self.alerting.threshold if self.alerting is not None else None
+        if t is None:
+            return self
+        where = ("alerting", "threshold")
+        if t.sli_below is not None and not 0.0 < t.sli_below < self.objective:
+            raise FieldError(
+                (*where, "sli_below"),
+                f"must lie between 0 and the objective {self.objective!r}, got {t.sli_below!r}",
+            )
+        if t.latency_above is not None:
+            latency = self.sli.latency
+            if latency is None:
+                raise FieldError((*where, "latency_above"), "latency_above needs a latency SLI")
+            if t.latency_above <= latency.threshold:
+                raise FieldError(
+                    (*where, "latency_above"),
+                    f"must exceed the SLI threshold {latency.threshold / 1000.0!r} s, "
+                    f"got {t.latency_above / 1000.0!r} s",
+                )
+        return self
+
+
+class _OwnFile(_Closed):
+    version: Literal["sloanalysis/v1"]
+    service: Name
+    slos: Annotated[list[_OwnEntry], AfterValidator(_non_empty_list)]
+    labels: Labels = Field(default_factory=dict)
+    description: str = ""
+
+
+def _parse_own(docs: list[Any], source: str, default_period_ms: int) -> list[SLO]:
+    doc = validate(_OwnFile, docs[0], source, SLOSpecError)
     out: list[SLO] = []
-    for i, item in enumerate(items):
-        c = ctx.at("slos").at(i)
-        b = _mapping(
-            item,
-            c,
-            required=("name", "objective", "period", "sli"),
-            optional=("description", "labels", "alerting"),
+    for e in doc.slos:
+        a = e.alerting or _OwnAlerting()
+        alerting = _alerting(
+            a.name or _camel(f"{doc.service}-{e.name}") + "BudgetBurn",
+            a.labels,
+            a.annotations,
+            a.page,
+            a.ticket,
+            a.threshold.alert() if a.threshold is not None else None,
         )
-        name = _str(b["name"], c.at("name"), pattern=_NAME)
-        c = ctx.at("slos").at(i)
-        objective = _objective(_number(b["objective"], c.at("objective")), c.at("objective"))
-        period = _duration(b["period"], c.at("period"))
-        sli = _own_sli(b["sli"], c.at("sli"))
-        alerting = _own_alerting(
-            b.get("alerting"), c.at("alerting"), _camel(f"{service}-{name}") + "BudgetBurn", objective, sli
+        out.append(
+            _entry_slo(e, source, doc.service, doc.labels, e.objective, e.period, e.sli.build(), alerting)
         )
-        out.append(_entry_slo(b, c, ctx, labels, name, service, objective, period, sli, alerting))
     return out
 
 
 def _entry_slo(
-    b: dict[str, Any],
-    c: _Ctx,
-    ctx: _Ctx,
-    labels: dict[str, str],
-    name: str,
+    entry: _OwnEntry | _SlothEntry,
+    source: str,
     service: str,
+    labels: dict[str, str],
     objective: float,
     period_ms: int,
     sli: SLI,
@@ -565,99 +663,88 @@ def _entry_slo(
 ) -> SLO:
     """An SLO from one entry of a file's list: the entry's description and labels over the file's."""
     return SLO(
-        name=name,
+        name=entry.name,
         service=service,
         objective=objective,
         period_ms=period_ms,
         sli=sli,
         alerting=alerting,
-        description=str(b.get("description") or ""),
-        labels={**labels, **_labels(b.get("labels"), c.at("labels"))},
-        source=ctx.source,
+        description=entry.description,
+        labels={**labels, **entry.labels},
+        source=source,
     )
 
 
 # -- Sloth prometheus/v1 ----------------------------------------------------------------------
 
 
-def _sloth_alert_part(value: Any, ctx: _Ctx) -> tuple[bool, dict[str, str], dict[str, str]]:
-    if value is None:
-        return True, {}, {}
-    b = _mapping(value, ctx, optional=("disable", "labels", "annotations"))
-    disable = _bool(b["disable"], ctx.at("disable")) if "disable" in b else False
-    return (
-        not disable,
-        _labels(b.get("labels"), ctx.at("labels")),
-        _labels(b.get("annotations"), ctx.at("annotations")),
-    )
+def _no_plugin(value: Any) -> Any:
+    raise ValueError("Sloth SLI plugins are not supported; use events or raw")
 
 
-def _parse_sloth(doc: dict[str, Any], ctx: _Ctx, default_period_ms: int) -> list[SLO]:
-    top = _mapping(doc, ctx, required=("version", "service", "slos"), optional=("labels",))
-    service = _str(top["service"], ctx.at("service"), pattern=_NAME)
-    labels = _labels(top.get("labels"), ctx.at("labels"))
-    items = top["slos"]
-    if not isinstance(items, list) or not items:
-        raise ctx.at("slos").error("expected a non-empty list of SLOs")
+class _SlothEvents(_Closed):
+    error_query: WindowQuery
+    total_query: WindowQuery
+
+
+class _SlothRaw(_Closed):
+    error_ratio_query: WindowQuery
+
+
+class _SlothSLI(_Closed):
+    events: _SlothEvents | None = None
+    raw: _SlothRaw | None = None
+    plugin: Annotated[Any, AfterValidator(_no_plugin)] = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _SlothSLI:
+        _exactly_one(self, ("events", "raw"))
+        return self
+
+    def build(self) -> SLI:
+        if self.events is not None:
+            ev = self.events
+            return EventsSLI(total=ev.total_query, bad=ev.error_query, per_second=_is_rate(ev.total_query))
+        assert self.raw is not None
+        return RawSLI(error_ratio=self.raw.error_ratio_query)
+
+
+class _SlothAlerting(_Closed):
+    name: AlertName
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+    page_alert: _AlertPart | None = None
+    ticket_alert: _AlertPart | None = None
+
+
+class _SlothEntry(_Closed):
+    name: Name
+    objective: Percent
+    sli: _SlothSLI
+    alerting: _SlothAlerting
+    id: str | None = None
+    description: str = ""
+    labels: Labels = Field(default_factory=dict)
+
+
+class _SlothFile(_Closed):
+    version: Literal["prometheus/v1"]
+    service: Name
+    slos: Annotated[list[_SlothEntry], AfterValidator(_non_empty_list)]
+    labels: Labels = Field(default_factory=dict)
+
+
+def _parse_sloth(docs: list[Any], source: str, default_period_ms: int) -> list[SLO]:
+    doc = validate(_SlothFile, docs[0], source, SLOSpecError)
     out: list[SLO] = []
-    for i, item in enumerate(items):
-        c = ctx.at("slos").at(i)
-        b = _mapping(
-            item,
-            c,
-            required=("name", "objective", "sli"),
-            optional=("id", "description", "labels", "alerting"),
+    for e in doc.slos:
+        a = e.alerting
+        alerting = _alerting(a.name, a.labels, a.annotations, a.page_alert, a.ticket_alert)
+        sli = e.sli.build()
+        out.append(
+            _entry_slo(e, source, doc.service, doc.labels, e.objective, default_period_ms, sli, alerting)
         )
-        name = _str(b["name"], c.at("name"), pattern=_NAME)
-        objective = _objective(_number(b["objective"], c.at("objective")), c.at("objective"), scale=100.0)
-        sc = c.at("sli")
-        sli_b = _mapping(b["sli"], sc, optional=("events", "raw", "plugin"))
-        if "plugin" in sli_b:
-            raise sc.at("plugin").error("Sloth SLI plugins are not supported; use events or raw")
-        if len(sli_b) != 1:
-            raise sc.error("give exactly one of events, raw")
-        sli: SLI
-        if "events" in sli_b:
-            ev = _mapping(sli_b["events"], sc.at("events"), required=("error_query", "total_query"))
-            sli = EventsSLI(
-                total=_window_template(ev["total_query"], sc.at("events").at("total_query")),
-                bad=_window_template(ev["error_query"], sc.at("events").at("error_query")),
-                per_second=_is_rate(ev["total_query"]),
-            )
-        else:
-            raw = _mapping(sli_b["raw"], sc.at("raw"), required=("error_ratio_query",))
-            sli = RawSLI(
-                error_ratio=_window_template(raw["error_ratio_query"], sc.at("raw").at("error_ratio_query"))
-            )
-        ac = c.at("alerting")
-        if b.get("alerting") is None:
-            raise ac.error("required field is missing")
-        a = _mapping(
-            b["alerting"],
-            ac,
-            required=("name",),
-            optional=("labels", "annotations", "page_alert", "ticket_alert"),
-        )
-        page, page_labels, page_ann = _sloth_alert_part(a.get("page_alert"), ac.at("page_alert"))
-        ticket, ticket_labels, ticket_ann = _sloth_alert_part(a.get("ticket_alert"), ac.at("ticket_alert"))
-        alerting = Alerting(
-            name=_str(a["name"], ac.at("name"), pattern=_ALERT_NAME),
-            labels=_labels(a.get("labels"), ac.at("labels")),
-            annotations=_labels(a.get("annotations"), ac.at("annotations")),
-            page=page,
-            ticket=ticket,
-            page_labels=page_labels,
-            ticket_labels=ticket_labels,
-            page_annotations=page_ann,
-            ticket_annotations=ticket_ann,
-        )
-        out.append(_entry_slo(b, c, ctx, labels, name, service, objective, default_period_ms, sli, alerting))
     return out
-
-
-def _is_rate(template: str) -> bool:
-    """True unless the query counts with ``increase`` rather than ``rate``/``irate``."""
-    return not ("increase(" in template and "rate(" not in template.replace("increase(", ""))
 
 
 # -- OpenSLO v1 -------------------------------------------------------------------------------
@@ -673,289 +760,348 @@ _OPENSLO_KINDS = (
 )
 
 
-def _openslo_query(value: Any, ctx: _Ctx) -> str:
-    b = _mapping(value, ctx, required=("metricSource",))
-    ms = _mapping(
-        b["metricSource"], ctx.at("metricSource"), required=("spec",), optional=("type", "metricSourceRef")
-    )
-    src_type = ms.get("type")
-    if src_type is not None and str(src_type).lower() != "prometheus":
-        raise (
-            ctx.at("metricSource")
-            .at("type")
-            .error(f"only Prometheus metric sources are supported, got {src_type!r}")
-        )
-    spec = ms["spec"]
-    if not isinstance(spec, dict) or "query" not in spec:
-        raise ctx.at("metricSource").at("spec").at("query").error("required field is missing")
-    return _str(spec["query"], ctx.at("metricSource").at("spec").at("query")).strip()
+class _OpenSLOHeader(BaseModel):
+    """What every OpenSLO document must say; the rest is read by the model of its kind."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    apiVersion: Literal["openslo/v1"]
+    kind: Literal[_OPENSLO_KINDS]  # type: ignore[valid-type]
 
 
-@dataclass(frozen=True)
-class _OpenSLOIndicator:
-    kind: Literal["ratio", "threshold"]
-    ctx: _Ctx
+class _Metadata(_Closed):
+    name: Name
+    displayName: str | None = None
+    labels: Labels = Field(default_factory=dict)
+    annotations: Any = None
+
+
+class _MetricSource(_Closed):
+    spec: dict[str, Any]
+    type: str | None = None
+    metricSourceRef: str | None = None
+
+    @model_validator(mode="after")
+    def _prometheus_query(self) -> _MetricSource:
+        if self.type is not None and self.type.lower() != "prometheus":
+            raise FieldError(("type",), f"only Prometheus metric sources are supported, got {self.type!r}")
+        query = self.spec.get("query")
+        if query is None:
+            raise FieldError(("spec", "query"), "required field is missing")
+        if not isinstance(query, str) or not query.strip():
+            raise FieldError(("spec", "query"), f"expected a non-empty string, got {query!r}")
+        return self
+
+    @property
+    def query(self) -> str:
+        return str(self.spec["query"]).strip()
+
+
+class _Query(_Closed):
+    metricSource: _MetricSource
+
+    @property
+    def query(self) -> str:
+        return self.metricSource.query
+
+
+def _templated(field: str, make: Callable[[str], str], query: str) -> str:
+    """``make(query)``; its ValueError names ``field``."""
+    try:
+        return make(query)
+    except ValueError as exc:
+        raise FieldError((field,), str(exc)) from None
+
+
+class _RatioMetric(_Closed):
     counter: bool = True
-    good: str | None = None
-    bad: str | None = None
-    total: str | None = None
-    raw: str | None = None
-    raw_type: str | None = None
-    query: str | None = None
+    good: _Query | None = None
+    bad: _Query | None = None
+    total: _Query | None = None
+    raw: _Query | None = None
+    rawType: Literal["success", "failure"] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> _RatioMetric:
+        if self.raw is not None:
+            if any(q is not None for q in (self.good, self.bad, self.total)):
+                raise FieldError(("raw",), "raw cannot be combined with good, bad or total")
+            if self.rawType is None:
+                raise FieldError(("rawType",), "expected success or failure, got None")
+        else:
+            if self.total is None:
+                raise FieldError(("total",), "required field is missing")
+            _exactly_one(self, ("good", "bad"))
+        self.templates()  # query errors name the field
+        return self
+
+    def templates(self) -> dict[str, str]:
+        """Window templates of the queries given (``raw``: the error ratio)."""
+        if self.raw is not None:
+            raw = self.raw.query
+            if WINDOW_PLACEHOLDER.search(raw):
+                raw = _templated("raw", _window_template, raw)
+            _templated("raw", _check_promql, raw)
+            return {"raw": raw if self.rawType == "failure" else f"1 - ({raw})"}
+        make = _counter_template if self.counter else _window_template
+        return {k: _templated(k, make, q.query) for k in ("good", "bad", "total") if (q := getattr(self, k))}
 
 
-def _openslo_indicator(value: Any, ctx: _Ctx) -> _OpenSLOIndicator:
-    b = _mapping(value, ctx, optional=("description", "ratioMetric", "thresholdMetric"))
-    if ("ratioMetric" in b) == ("thresholdMetric" in b):
-        raise ctx.error("give exactly one of ratioMetric, thresholdMetric")
-    if "thresholdMetric" in b:
-        c = ctx.at("thresholdMetric")
-        return _OpenSLOIndicator("threshold", c, query=_openslo_query(b["thresholdMetric"], c))
-    c = ctx.at("ratioMetric")
-    r = _mapping(b["ratioMetric"], c, optional=("counter", "good", "bad", "total", "raw", "rawType"))
-    counter = _bool(r["counter"], c.at("counter")) if "counter" in r else True
-    if "raw" in r:
-        if any(k in r for k in ("good", "bad", "total")):
-            raise c.at("raw").error("raw cannot be combined with good, bad or total")
-        raw_type = r.get("rawType")
-        if raw_type not in ("success", "failure"):
-            raise c.at("rawType").error(f"expected success or failure, got {raw_type!r}")
-        return _OpenSLOIndicator("ratio", c, raw=_openslo_query(r["raw"], c.at("raw")), raw_type=raw_type)
-    if "total" not in r:
-        raise c.at("total").error("required field is missing")
-    if ("good" in r) == ("bad" in r):
-        raise c.error("give exactly one of good, bad")
-    ind = _OpenSLOIndicator(
-        "ratio",
-        c,
-        counter=counter,
-        good=_openslo_query(r["good"], c.at("good")) if "good" in r else None,
-        bad=_openslo_query(r["bad"], c.at("bad")) if "bad" in r else None,
-        total=_openslo_query(r["total"], c.at("total")),
+class _Indicator(_Closed):
+    """An SLI's ``spec``: a ratio or a threshold metric."""
+
+    description: str | None = None
+    ratioMetric: _RatioMetric | None = None
+    thresholdMetric: _Query | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _Indicator:
+        _exactly_one(self, ("ratioMetric", "thresholdMetric"))
+        if self.thresholdMetric is not None:
+            _templated("thresholdMetric", _check_promql, self.thresholdMetric.query)
+        return self
+
+
+class _InlineIndicator(_Closed):
+    spec: _Indicator
+    metadata: Any = None
+    apiVersion: Any = None
+    kind: Any = None
+
+
+class _Objective(_Closed):
+    target: Ratio | None = None
+    targetPercent: Percent | None = None
+    displayName: str | None = None
+    op: Literal["lt", "lte", "gt", "gte"] | None = None
+    value: Number | None = None
+    timeSliceTarget: Annotated[Number, AfterValidator(_in_range(0.0, 1.0, closed_high=True))] | None = None
+    timeSliceWindow: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _Objective:
+        _exactly_one(self, ("target", "targetPercent"))
+        return self
+
+    @property
+    def objective(self) -> float:
+        return self.target if self.target is not None else float(self.targetPercent or 0.0)
+
+
+class _TimeWindow(_Closed):
+    duration: OpenSLODuration
+    isRolling: bool | None = None
+    calendar: Any = None
+
+
+def _one_window(windows: list[_TimeWindow]) -> list[_TimeWindow]:
+    if len(windows) != 1:
+        raise ValueError("expected a list with exactly one time window")
+    return windows
+
+
+class _SLOSpec(_Closed):
+    budgetingMethod: Literal["Occurrences", "Timeslices"]
+    objectives: Annotated[list[_Objective], AfterValidator(_non_empty_list)]
+    description: str = ""
+    service: Name | None = None
+    indicator: _InlineIndicator | None = None
+    indicatorRef: Text | None = None
+    timeWindow: Annotated[list[_TimeWindow], AfterValidator(_one_window)] | None = None
+    alertPolicies: Any = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _SLOSpec:
+        _exactly_one(self, ("indicator", "indicatorRef"))
+        return self
+
+
+class _SLODoc(_Closed):
+    apiVersion: Literal["openslo/v1"]
+    kind: Literal["SLO"]
+    metadata: _Metadata
+    spec: _SLOSpec
+
+
+class _SLIDoc(_Closed):
+    apiVersion: Literal["openslo/v1"]
+    kind: Literal["SLI"]
+    metadata: _Metadata
+    spec: _Indicator
+
+
+class _Fail:
+    """Raises one-line errors about fields under ``loc`` of ``source``."""
+
+    def __init__(self, source: str, loc: Loc) -> None:
+        self.source, self.loc = source, loc
+
+    def __call__(self, field: str, message: str) -> NoReturn:
+        raise SLOSpecError(located(self.source, (*self.loc, field), message))
+
+
+def _slice_ms(o: _Objective, fail: _Fail) -> int:
+    if o.timeSliceWindow is None:
+        fail("timeSliceWindow", "required field is missing for Timeslices")
+    return o.timeSliceWindow
+
+
+def _openslo_sli(ind: _Indicator, method: str, o: _Objective, fail: _Fail) -> SLI:
+    """The SLI of one objective: its threshold, budgeting method and time slices shape it."""
+    if ind.thresholdMetric is not None:
+        if o.op is None:
+            fail("op", "thresholdMetric needs op lt, lte, gt or gte, got None")
+        if o.value is None:
+            fail("value", "required field is missing for a thresholdMetric")
+        slice_ms = _slice_ms(o, fail) if method == "Timeslices" else DEFAULT_SLICE_MS
+        indicator = f"({ind.thresholdMetric.query}) {_OPS[o.op]} bool {o.value!r}"
+        return TimesliceSLI(indicator=indicator, slice_ms=slice_ms)
+    ratio = ind.ratioMetric
+    assert ratio is not None
+    t = ratio.templates()
+    if "raw" in t:
+        if method == "Timeslices":
+            return _ratio_timeslice(f"1 - ({t['raw']})", o, fail)
+        return RawSLI(error_ratio=t["raw"])
+    events = EventsSLI(
+        total=t["total"], good=t.get("good"), bad=t.get("bad"), per_second=_is_rate(t["total"])
     )
-    return ind
-
-
-def _openslo_template(query: str, counter: bool, ctx: _Ctx) -> str:
-    if counter:
-        return _counter_template(query, ctx)
-    return _window_template(query, ctx)
-
-
-def _openslo_sli(ind: _OpenSLOIndicator, method: str, objective: dict[str, Any], octx: _Ctx) -> SLI:
-    c = ind.ctx
-    if ind.kind == "threshold":
-        op = objective.get("op")
-        if op not in _OPS:
-            raise octx.at("op").error(f"thresholdMetric needs op lt, lte, gt or gte, got {op!r}")
-        if "value" not in objective:
-            raise octx.at("value").error("required field is missing for a thresholdMetric")
-        value = _number(objective["value"], octx.at("value"))
-        query = str(ind.query)
-        _check_promql(query, c)
-        slice_ms = DEFAULT_SLICE_MS
-        if method == "Timeslices":
-            slice_ms = _duration(objective.get("timeSliceWindow"), octx.at("timeSliceWindow"))
-        return TimesliceSLI(indicator=f"({query}) {_OPS[op]} bool {value!r}", slice_ms=slice_ms)
-    if ind.raw is not None:
-        raw_q = _window_template(ind.raw, c.at("raw")) if WINDOW_PLACEHOLDER.search(ind.raw) else ind.raw
-        _check_promql(raw_q, c.at("raw"))
-        err = raw_q if ind.raw_type == "failure" else f"1 - ({raw_q})"
-        if method == "Timeslices":
-            return _ratio_timeslice(f"1 - ({err})", objective, octx)
-        return RawSLI(error_ratio=err)
-    total = _openslo_template(str(ind.total), ind.counter, c.at("total"))
-    good = _openslo_template(ind.good, ind.counter, c.at("good")) if ind.good is not None else None
-    bad = _openslo_template(ind.bad, ind.counter, c.at("bad")) if ind.bad is not None else None
-    events = EventsSLI(total=total, good=good, bad=bad, per_second=_is_rate(total))
     if method == "Timeslices":
-        slice_ms = _duration(objective.get("timeSliceWindow"), octx.at("timeSliceWindow"))
-        return _ratio_timeslice(
-            f"1 - ({events.error_ratio_expr(slice_ms)})", objective, octx, traffic=events.total_expr(slice_ms)
-        )
+        slice_ms = _slice_ms(o, fail)
+        good_ratio = f"1 - ({events.error_ratio_expr(slice_ms)})"
+        return _ratio_timeslice(good_ratio, o, fail, traffic=events.total_expr(slice_ms))
     return events
 
 
-def _ratio_timeslice(
-    good_ratio: str, objective: dict[str, Any], octx: _Ctx, traffic: str | None = None
-) -> TimesliceSLI:
+def _ratio_timeslice(good_ratio: str, o: _Objective, fail: _Fail, traffic: str | None = None) -> TimesliceSLI:
     """Slice good when the ratio reaches ``timeSliceTarget``; slices without traffic have no value
     (``and on() (total > 0)``), so the missing-data policy, not ``NaN >= x`` (false), decides them."""
-    if "timeSliceTarget" not in objective:
-        raise octx.at("timeSliceTarget").error("required field is missing for Timeslices")
-    target = _number(objective["timeSliceTarget"], octx.at("timeSliceTarget"))
-    if not 0.0 < target <= 1.0:
-        raise octx.at("timeSliceTarget").error(f"must lie in (0, 1], got {target!r}")
-    slice_ms = _duration(objective.get("timeSliceWindow"), octx.at("timeSliceWindow"))
-    indicator = f"({render_window(good_ratio, slice_ms)}) >= bool {target!r}"
+    if o.timeSliceTarget is None:
+        fail("timeSliceTarget", "required field is missing for Timeslices")
+    slice_ms = _slice_ms(o, fail)
+    indicator = f"({render_window(good_ratio, slice_ms)}) >= bool {o.timeSliceTarget!r}"
     if traffic is not None:
         indicator = f"({indicator}) and on() (({traffic}) > 0)"
     return TimesliceSLI(indicator=indicator, slice_ms=slice_ms)
 
 
-def _openslo_slo(
-    doc: dict[str, Any], ctx: _Ctx, slis: dict[str, tuple[Any, _Ctx]], default_period_ms: int
+def _objective_suffix(o: _Objective, index: int) -> str:
+    label = str(o.displayName or index)
+    return "-" + (re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or str(index))
+
+
+def _openslo_slos(
+    doc: _SLODoc, loc: Loc, source: str, slis: dict[str, _Indicator], default_period_ms: int
 ) -> list[SLO]:
-    top = _mapping(doc, ctx, required=("apiVersion", "kind", "metadata", "spec"))
-    meta = _mapping(
-        top["metadata"],
-        ctx.at("metadata"),
-        required=("name",),
-        optional=("displayName", "labels", "annotations"),
-    )
-    name = _str(meta["name"], ctx.at("metadata").at("name"), pattern=_NAME)
-    sc = ctx.at("spec")
-    spec = _mapping(
-        top["spec"],
-        sc,
-        required=("budgetingMethod", "objectives"),
-        optional=("description", "service", "indicator", "indicatorRef", "timeWindow", "alertPolicies"),
-    )
-    method = spec["budgetingMethod"]
-    if method not in ("Occurrences", "Timeslices"):
-        raise sc.at("budgetingMethod").error(f"expected Occurrences or Timeslices, got {method!r}")
-    if ("indicator" in spec) == ("indicatorRef" in spec):
-        raise sc.error("give exactly one of indicator, indicatorRef")
-    if "indicator" in spec:
-        ic = sc.at("indicator")
-        ib = _mapping(spec["indicator"], ic, required=("spec",), optional=("metadata", "apiVersion", "kind"))
-        indicator = _openslo_indicator(ib["spec"], ic.at("spec"))
+    """One SLO per objective of an OpenSLO ``kind: SLO`` document at ``loc``."""
+    spec, name = doc.spec, doc.metadata.name
+    if spec.indicator is not None:
+        indicator = spec.indicator.spec
     else:
-        ref = _str(spec["indicatorRef"], sc.at("indicatorRef"))
+        ref = str(spec.indicatorRef)
         if ref not in slis:
             known = ", ".join(sorted(slis)) or "none"
-            raise sc.at("indicatorRef").error(f"no kind: SLI named {ref!r} in this file (SLIs: {known})")
-        body, ictx = slis[ref]
-        indicator = _openslo_indicator(body, ictx)
-    period = default_period_ms
-    if "timeWindow" in spec:
-        tw = spec["timeWindow"]
-        twc = sc.at("timeWindow")
-        if not isinstance(tw, list) or len(tw) != 1:
-            raise twc.error("expected a list with exactly one time window")
-        w = _mapping(tw[0], twc.at(0), required=("duration",), optional=("isRolling", "calendar"))
-        period = _duration(w["duration"], twc.at(0).at("duration"), openslo=True)
-    service = str(spec.get("service") or name)
-    if not _NAME.match(service):
-        raise sc.at("service").error(f"{service!r} is not a valid name")
-    objectives = spec["objectives"]
-    if not isinstance(objectives, list) or not objectives:
-        raise sc.at("objectives").error("expected a non-empty list of objectives")
+            _Fail(source, (*loc, "spec"))(
+                "indicatorRef", f"no kind: SLI named {ref!r} in this file (SLIs: {known})"
+            )
+        indicator = slis[ref]
+    period = spec.timeWindow[0].duration if spec.timeWindow else default_period_ms
+    service = spec.service or name
     out: list[SLO] = []
-    for i, item in enumerate(objectives):
-        oc = sc.at("objectives").at(i)
-        o = _mapping(
-            item,
-            oc,
-            optional=(
-                "displayName",
-                "op",
-                "value",
-                "target",
-                "targetPercent",
-                "timeSliceTarget",
-                "timeSliceWindow",
-            ),
-        )
-        if ("target" in o) == ("targetPercent" in o):
-            raise oc.error("give exactly one of target, targetPercent")
-        if "target" in o:
-            objective = _objective(_number(o["target"], oc.at("target")), oc.at("target"))
-        else:
-            pct = _number(o["targetPercent"], oc.at("targetPercent"))
-            objective = _objective(pct, oc.at("targetPercent"), scale=100.0)
-        sli = _openslo_sli(indicator, method, o, oc)
-        suffix = ""
-        if len(objectives) > 1:
-            label = str(o.get("displayName") or i)
-            suffix = "-" + (re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or str(i))
-        slo_name = name + suffix
+    for i, o in enumerate(spec.objectives):
+        fail = _Fail(source, (*loc, "spec", "objectives", i))
+        slo_name = name + (_objective_suffix(o, i) if len(spec.objectives) > 1 else "")
         out.append(
             SLO(
                 name=slo_name,
                 service=service,
-                objective=objective,
+                objective=o.objective,
                 period_ms=period,
-                sli=sli,
+                sli=_openslo_sli(indicator, spec.budgetingMethod, o, fail),
                 alerting=Alerting(name=_camel(f"{service}-{slo_name}") + "BudgetBurn"),
-                description=str(spec.get("description") or ""),
-                labels=_labels(meta.get("labels"), ctx.at("metadata").at("labels")),
-                source=ctx.source,
+                description=spec.description,
+                labels=doc.metadata.labels,
+                source=source,
             )
         )
     return out
 
 
 def _parse_openslo(docs: list[Any], source: str, default_period_ms: int) -> list[SLO]:
-    slis: dict[str, tuple[Any, _Ctx]] = {}
-    slo_docs: list[tuple[dict[str, Any], _Ctx]] = []
-    for i, doc in enumerate(docs):
-        ctx = _Ctx(source, f"document {i + 1}")
-        if not isinstance(doc, dict):
-            raise ctx.error(f"expected a mapping, got {type(doc).__name__}")
-        if doc.get("apiVersion") != "openslo/v1":
-            raise ctx.at("apiVersion").error(f"expected openslo/v1, got {doc.get('apiVersion')!r}")
-        kind = doc.get("kind")
-        if kind not in _OPENSLO_KINDS:
-            raise ctx.at("kind").error(f"expected one of {', '.join(_OPENSLO_KINDS)}, got {kind!r}")
-        if kind == "SLI":
-            b = _mapping(doc, ctx, required=("apiVersion", "kind", "metadata", "spec"))
-            meta = _mapping(
-                b["metadata"],
-                ctx.at("metadata"),
-                required=("name",),
-                optional=("displayName", "labels", "annotations"),
-            )
-            sli_name = _str(meta["name"], ctx.at("metadata").at("name"), pattern=_NAME)
-            if sli_name in slis:
-                raise ctx.at("metadata").at("name").error(f"SLI {sli_name!r} defined twice")
-            slis[sli_name] = (b["spec"], ctx.at("spec"))
-        elif kind == "SLO":
-            slo_docs.append((doc, ctx))
+    slis: dict[str, _Indicator] = {}
+    slo_docs: list[tuple[_SLODoc, Loc]] = []
+    for i, raw in enumerate(docs):
+        loc: Loc = (f"document {i + 1}",)
+        header = validate(_OpenSLOHeader, raw, source, SLOSpecError, prefix=loc)
+        if header.kind == "SLI":
+            sli = validate(_SLIDoc, raw, source, SLOSpecError, prefix=loc)
+            if sli.metadata.name in slis:
+                _Fail(source, (*loc, "metadata"))("name", f"SLI {sli.metadata.name!r} defined twice")
+            slis[sli.metadata.name] = sli.spec
+        elif header.kind == "SLO":
+            slo_docs.append((validate(_SLODoc, raw, source, SLOSpecError, prefix=loc), loc))
     if not slo_docs:
         raise SLOSpecError(f"{source}: no kind: SLO document")
-    out: list[SLO] = []
-    for doc, ctx in slo_docs:
-        out.extend(_openslo_slo(doc, ctx, slis, default_period_ms))
-    return out
+    return [slo for doc, loc in slo_docs for slo in _openslo_slos(doc, loc, source, slis, default_period_ms)]
 
 
-# -- entry points -----------------------------------------------------------------------------
+# -- formats and entry points ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpecFormat:
+    """One SLO file format, recognised by ``key: name`` in the file's first YAML document.
+
+    ``parse(documents, source, default_period_ms)`` validates the documents (mappings) and
+    returns their SLOs; only ``multi_document`` formats may have more than one document.
+    A new format is a parser (pydantic models plus a builder) and one entry in ``FORMATS``.
+    """
+
+    name: str
+    key: str
+    parse: Callable[[list[Any], str, int], list[SLO]]
+    multi_document: bool = False
+
+
+FORMATS: tuple[SpecFormat, ...] = (
+    SpecFormat(_OWN_VERSION, "version", _parse_own),
+    SpecFormat("prometheus/v1", "version", _parse_sloth),
+    SpecFormat("openslo/v1", "apiVersion", _parse_openslo, multi_document=True),
+)
+
+
+def _format_of(first: dict[Any, Any], source: str) -> SpecFormat:
+    for fmt in FORMATS:
+        if fmt.key in first and first[fmt.key] == fmt.name:
+            return fmt
+    key = "apiVersion" if "apiVersion" in first else "version"
+    same = " or ".join(f.name for f in FORMATS if f.key == key)
+    other = ", ".join(f"{f.key}: {f.name}" for f in FORMATS if f.key != key)
+    message = f"expected {same}" + (f" (or {other})" if other else "") + f", got {first.get(key)!r}"
+    raise SLOSpecError(located(source, (key,), message))
+
+
+def _yaml_documents(text: str, source: str) -> list[Any]:
+    try:
+        docs = [d for d in load_yaml_documents(text, source) if d is not None]
+    except UserError as exc:
+        raise SLOSpecError(str(exc)) from None
+    if not docs:
+        raise SLOSpecError(f"{source}: empty file, no SLOs")
+    if not isinstance(docs[0], dict):
+        raise SLOSpecError(f"{source}: expected a mapping at the top, got {type(docs[0]).__name__}")
+    return docs
 
 
 def parse_slos(
     text: str, source: str = "<string>", *, default_period_ms: int = DEFAULT_SLOTH_PERIOD_MS
 ) -> list[SLO]:
-    """All SLOs of a YAML text in any of the three formats; ``source`` names it in errors."""
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SLOSpecError(f"{source}: malformed YAML{where}: {problem}") from None
-    if not docs:
-        raise SLOSpecError(f"{source}: empty file, no SLOs")
-    first = docs[0]
-    if not isinstance(first, dict):
-        raise SLOSpecError(f"{source}: expected a mapping at the top, got {type(first).__name__}")
-    if "apiVersion" in first:
-        slos = _parse_openslo(docs, source, default_period_ms)
-    else:
-        if len(docs) > 1:
-            raise SLOSpecError(
-                f"{source}: several YAML documents are only read for OpenSLO (apiVersion: openslo/v1)"
-            )
-        version = first.get("version")
-        ctx = _Ctx(source)
-        if version == _OWN_VERSION:
-            slos = _parse_own(first, ctx)
-        elif version == "prometheus/v1":
-            slos = _parse_sloth(first, ctx, default_period_ms)
-        else:
-            raise ctx.at("version").error(
-                f"expected {_OWN_VERSION} or prometheus/v1 (or apiVersion: openslo/v1), got {version!r}"
-            )
+    """All SLOs of a YAML text in any of the :data:`FORMATS`; ``source`` names it in errors."""
+    docs = _yaml_documents(text, source)
+    fmt = _format_of(docs[0], source)
+    if len(docs) > 1 and not fmt.multi_document:
+        multi = ", ".join(f"{f.key}: {f.name}" for f in FORMATS if f.multi_document)
+        raise SLOSpecError(f"{source}: several YAML documents are only read for {multi}")
+    slos = fmt.parse(docs, source, default_period_ms)
     seen: set[str] = set()
     for slo in slos:
         if slo.id in seen:
@@ -965,7 +1111,7 @@ def parse_slos(
 
 
 def load_slos(path: str | Path, *, default_period_ms: int = DEFAULT_SLOTH_PERIOD_MS) -> list[SLO]:
-    """Read and validate an SLO file (any of the three formats)."""
+    """Read and validate an SLO file (any of the :data:`FORMATS`)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -974,3 +1120,18 @@ def load_slos(path: str | Path, *, default_period_ms: int = DEFAULT_SLOTH_PERIOD
     except (OSError, UnicodeDecodeError) as exc:
         raise SLOSpecError(f"{p}: cannot read: {exc}") from None
     return parse_slos(text, str(p), default_period_ms=default_period_ms)
+
+
+def load_slo_files(
+    paths: Sequence[str | Path], default_period_ms: int = DEFAULT_SLOTH_PERIOD_MS
+) -> list[SLO]:
+    """SLOs of every file in order; an SLO id defined in two files is an error naming both."""
+    slos: list[SLO] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for slo in load_slos(path, default_period_ms=default_period_ms):
+            if slo.id in seen:
+                raise SLOSpecError(f"{path}: SLO {slo.id!r} is already defined in {seen[slo.id]}")
+            seen[slo.id] = str(path)
+            slos.append(slo)
+    return slos

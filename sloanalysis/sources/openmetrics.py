@@ -19,6 +19,10 @@ samples:
 - Each series' samples are in time order (promtool silently drops out-of-order samples); series
   are grouped by metric family, families sorted by name, series by label set, so equal stores give
   byte-identical files; ``# EOF`` ends the file.
+- Histograms and summaries (when the metadata says so) are written timestamp by timestamp within
+  each label group: every bucket in ascending ``le``, then ``_count`` and ``_sum`` of one instant,
+  then the next instant. That is what a strict OpenMetrics parser (prometheus_client's) demands;
+  promtool accepts either order.
 
 Stale markers cannot be expressed in OpenMetrics (a ``NaN`` sample is an ordinary NaN value to
 Prometheus, and the stale NaN's payload does not survive the text format), so the writer
@@ -38,13 +42,15 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sloanalysis._go import is_label_name, is_metric_name
 from sloanalysis.errors import DataError
+from sloanalysis.files import atomic_open
 from sloanalysis.store import METRIC_NAME, Labels, Series, SeriesStore, format_labels, is_stale
 
 __all__ = ["read_openmetrics", "write_openmetrics"]
@@ -57,8 +63,6 @@ _TYPE_SUFFIXES: dict[str, tuple[str, ...]] = {
     "summary": ("_count", "_sum", "_created"),
     "info": ("_info",),
 }
-_METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CHUNK = 1 << 20  # samples rendered per Arrow call; bounds memory and keeps offsets in int32
 
 
@@ -93,7 +97,7 @@ def _normalise_metadata(metadata: Mapping[str, tuple[str, str]]) -> dict[str, tu
             raise DataError(
                 f"metadata for {name!r}: unknown metric type {mtype!r} (one of {', '.join(METRIC_TYPES)})"
             )
-        if not _METRIC_NAME_RE.match(name):
+        if not is_metric_name(name):
             raise DataError(f"metadata: invalid metric family name {name!r}")
         if mtype == "counter" and name.endswith("_total"):
             name = name[: -len("_total")]
@@ -119,10 +123,10 @@ def _group(store: SeriesStore, metadata: Mapping[str, tuple[str, str]] | None) -
         name = s.name
         if not name:
             raise DataError(f"series {format_labels(s.labels)} has no metric name; OpenMetrics needs one")
-        if not _METRIC_NAME_RE.match(name):
+        if not is_metric_name(name):
             raise DataError(f"series {format_labels(s.labels)}: invalid metric name {name!r}")
         for label, _ in s.labels:
-            if label != METRIC_NAME and not _LABEL_NAME_RE.match(label):
+            if label != METRIC_NAME and not is_label_name(label):
                 raise DataError(f"series {format_labels(s.labels)}: invalid label name {label!r}")
         fam_name = _family_of(name, meta)
         fam = families.get(fam_name)
@@ -232,14 +236,79 @@ def _series_chunks(series: Series) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield ts[lo : lo + _CHUNK], vs[lo : lo + _CHUNK]
 
 
-def _pieces(families: list[_Family]) -> Iterator[bytes | tuple[pa.Scalar, pa.Array, np.ndarray]]:
-    """Header lines as bytes, sample chunks as (prefix, rendered timestamps, values) to render."""
+_GROUPED_TYPES = ("histogram", "gaugehistogram", "summary")
+# Within a histogram or summary group, lines at one timestamp go in this order (OpenMetrics: buckets
+# by ascending ``le``, then count and sum).
+_SUFFIX_RANK = {"_bucket": 0, "": 0, "_count": 1, "_gcount": 1, "_sum": 2, "_gsum": 2, "_created": 3}
+
+Piece = bytes | tuple[Any, ...]  # header bytes, or (render function, *arguments) for a worker thread
+
+
+def _rank(series: Series, family: str) -> tuple[int, float]:
+    suffix = series.name[len(family) :]
+    d = dict(series.labels)
+    bound = d.get("le", d.get("quantile", "nan"))
+    try:
+        position = float(bound)
+    except ValueError:
+        position = float("nan")
+    return _SUFFIX_RANK.get(suffix, 4), position
+
+
+def _groups(fam: _Family) -> list[list[Series]]:
+    """A histogram's or summary's series grouped by label set (less ``le``/``quantile``), each group
+    in OpenMetrics line order: buckets by bound, then ``_count``, ``_sum``."""
+    by_key: dict[Labels, list[Series]] = {}
+    for s in fam.series:
+        key = tuple((k, v) for k, v in s.labels if k not in (METRIC_NAME, "le", "quantile"))
+        by_key.setdefault(key, []).append(s)
+    return [sorted(by_key[k], key=lambda s: _rank(s, fam.name)) for k in sorted(by_key)]
+
+
+def _without_stale(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    ts, vs = series.timestamps, series.values
+    stale = is_stale(vs)
+    return (ts[~stale], vs[~stale]) if bool(stale.any()) else (ts, vs)
+
+
+def _render_group(prefixes: list[pa.Scalar], chunks: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
+    """One group's lines for a span of time, timestamp by timestamp: a strict OpenMetrics parser wants
+    every bucket, the count and the sum of one timestamp together, and timestamps never going back."""
+    lines = pa.concat_arrays(
+        [_render_lines(p, _render_timestamps(ts), vs) for p, (ts, vs) in zip(prefixes, chunks, strict=True)]
+    )
+    ts_all = np.concatenate([ts for ts, _ in chunks])
+    rank = np.concatenate([np.full(ts.size, i) for i, (ts, _) in enumerate(chunks)])
+    return lines.take(pa.array(np.lexsort((rank, ts_all))))
+
+
+def _group_pieces(group: list[Series]) -> Iterator[Piece]:
+    prefixes = [pa.scalar(_series_prefix(s.labels), pa.string()) for s in group]
+    data = [_without_stale(s) for s in group]
+    instants = np.unique(np.concatenate([ts for ts, _ in data]))
+    step = max(1, _CHUNK // len(group))
+    for lo in range(0, instants.size, step):
+        first = instants[lo]
+        last = instants[min(lo + step, instants.size) - 1]
+        chunks = []
+        for ts, vs in data:
+            a, b = np.searchsorted(ts, first, "left"), np.searchsorted(ts, last, "right")
+            chunks.append((ts[a:b], vs[a:b]))
+        yield (_render_group, prefixes, chunks)
+
+
+def _pieces(families: list[_Family]) -> Iterator[Piece]:
+    """Header lines as bytes, sample chunks as (render function, *arguments)."""
     cache = _TimestampCache()
     for fam in families:
         if fam.help is not None:
             yield f"# HELP {fam.name} {_escape_help(fam.help)}\n".encode()
         if fam.mtype is not None:
             yield f"# TYPE {fam.name} {fam.mtype}\n".encode()
+        if fam.mtype in _GROUPED_TYPES:
+            for group in _groups(fam):
+                yield from _group_pieces(group)
+            continue
         for series in fam.series:
             prefix = pa.scalar(_series_prefix(series.labels), pa.string())
             for ts, vs in _series_chunks(series):
@@ -247,14 +316,14 @@ def _pieces(families: list[_Family]) -> Iterator[bytes | tuple[pa.Scalar, pa.Arr
                     suffix = _render_timestamps(ts)
                 else:
                     suffix = cache.render(ts)
-                yield prefix, suffix, vs
+                yield (_render_lines, prefix, suffix, vs)
 
 
 def _render_lines(prefix: pa.Scalar, suffix: pa.Array, values: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, _render_values(values), suffix, "")
 
 
-def _write_piece(fh: BinaryIO, piece: bytes | Future[pa.Array]) -> None:
+def _write_piece(fh: IO[bytes], piece: bytes | Future[pa.Array]) -> None:
     fh.write(piece if isinstance(piece, bytes) else _string_bytes(piece.result()))
 
 
@@ -270,28 +339,21 @@ def write_openmetrics(
     ``tron_payment_requests_total``; ``tron_payout_processing_duration_seconds`` for all of its
     ``_bucket``/``_count``/``_sum`` series) to ``(type, help)``; families without metadata are
     written without ``# TYPE``/``# HELP`` lines (type ``unknown``). Stale markers are skipped (see
-    the module docstring for what that changes). The file is written to a temporary name in the
-    same directory and renamed into place, so a failed write leaves nothing behind.
+    the module docstring for what that changes). The file is written atomically
+    (:mod:`sloanalysis.files`), so a failed write leaves nothing behind.
     """
     families = _group(store, metadata)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
     workers = max(1, min(4, os.cpu_count() or 1))
-    try:
-        with open(tmp, "wb") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
-            # Arrow kernels release the GIL: render a few chunks ahead in threads, write in order.
-            pending: deque[bytes | Future[pa.Array]] = deque()
-            for piece in _pieces(families):
-                pending.append(piece if isinstance(piece, bytes) else pool.submit(_render_lines, *piece))
-                while len(pending) > 2 * workers:
-                    _write_piece(fh, pending.popleft())
-            while pending:
+    with atomic_open(path, "wb") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
+        # Arrow kernels release the GIL: render a few chunks ahead in threads, write in order.
+        pending: deque[bytes | Future[pa.Array]] = deque()
+        for piece in _pieces(families):
+            pending.append(piece if isinstance(piece, bytes) else pool.submit(*piece))
+            while len(pending) > 2 * workers:
                 _write_piece(fh, pending.popleft())
-            fh.write(b"# EOF\n")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        while pending:
+            _write_piece(fh, pending.popleft())
+        fh.write(b"# EOF\n")
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -309,7 +371,7 @@ def _unescape(value: str) -> str:
 def _parse_series(text: str, where: str) -> Labels:
     brace = text.find("{")
     name = text if brace < 0 else text[:brace]
-    if not _METRIC_NAME_RE.match(name):
+    if not is_metric_name(name):
         raise DataError(f"{where}: invalid metric name {name!r}")
     labels = {METRIC_NAME: name}
     if brace >= 0:

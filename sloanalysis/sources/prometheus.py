@@ -37,15 +37,23 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from sloanalysis._go import match_op
 from sloanalysis.errors import UserError
+from sloanalysis.promql.walk import children, duration_ms
 from sloanalysis.store import Labels, SeriesStore, make_labels
 
-__all__ = ["PrometheusClient", "SelectorRange", "fetch_samples", "format_seconds", "needed_ranges"]
+__all__ = [
+    "PrometheusClient",
+    "SelectorRange",
+    "fetch_expressions",
+    "fetch_samples",
+    "format_seconds",
+    "needed_ranges",
+]
 
 DEFAULT_LOOKBACK_MS = 300_000
 DEFAULT_CHUNK_MS = 6 * 3_600_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 
 
 def format_seconds(ms: int) -> str:
@@ -222,7 +230,7 @@ def _selector_text(vs: pp.VectorSelector) -> str:
     if vs.name:
         parts.append(f"__name__={json.dumps(vs.name, ensure_ascii=False)}")
     for m in vs.matchers.matchers:
-        op = _OPS[str(m.op).rsplit(".", 1)[-1]]
+        op = match_op(m.op)
         parts.append(f"{m.name}{op}{json.dumps(m.value, ensure_ascii=False)}")
     return "{" + ",".join(sorted(set(parts))) + "}"
 
@@ -259,22 +267,12 @@ def _walk(node: Any, lo: int, hi: int, ctx: _Ctx, out: list[SelectorRange]) -> N
         vs = node.vector_selector
         a, b = _shift(vs, lo, hi, ctx)
         out.append(SelectorRange(_selector_text(vs), a - _ms(node.range or timedelta(0)), b))
-    elif isinstance(node, pp.SubqueryExpr):
-        a, b = _shift(node, lo, hi, ctx)
-        _walk(node.expr, a - _ms(node.range or timedelta(0)), b, ctx, out)
-    elif isinstance(node, pp.AggregateExpr):
-        if isinstance(node.param, pp.Expr):
-            _walk(node.param, lo, hi, ctx, out)
-        _walk(node.expr, lo, hi, ctx, out)
-    elif isinstance(node, pp.BinaryExpr):
-        _walk(node.lhs, lo, hi, ctx, out)
-        _walk(node.rhs, lo, hi, ctx, out)
-    elif isinstance(node, pp.UnaryExpr | pp.ParenExpr):
-        _walk(node.expr, lo, hi, ctx, out)
-    elif isinstance(node, pp.Call):
-        for arg in node.args:
-            if isinstance(arg, pp.Expr):
-                _walk(arg, lo, hi, ctx, out)
+    else:
+        if isinstance(node, pp.SubqueryExpr):
+            a, hi = _shift(node, lo, hi, ctx)
+            lo = a - duration_ms(node.range)
+        for child in children(node):
+            _walk(child, lo, hi, ctx, out)
 
 
 def parse_expr(expr: str) -> Any:
@@ -351,6 +349,36 @@ def fetch_samples(
         store = SeriesStore()
         for r in needed_ranges(expr, start_ms, end_ms, lookback_ms=lookback_ms):
             fetch_range(client, r.selector, r.lo_ms, r.hi_ms, chunk_ms=chunk_ms, into=store)
+        return store
+    finally:
+        if not isinstance(url, PrometheusClient):
+            client.close()
+
+
+def fetch_expressions(
+    url: str | PrometheusClient,
+    reads: Iterable[tuple[str, int, int]],
+    *,
+    lookback_ms: int = DEFAULT_LOOKBACK_MS,
+    chunk_ms: int = DEFAULT_CHUNK_MS,
+    timeout: float = 30.0,
+) -> SeriesStore:
+    """A store with every raw sample the expressions read, each ``(expr, start_ms, end_ms)``
+    evaluated over its own range; a selector read by several is fetched once, over the span
+    covering them all. An unreachable server fails before any query (one-line error)."""
+    spans: dict[str, tuple[int, int]] = {}
+    last = 0
+    for expr, start_ms, end_ms in reads:
+        last = max(last, end_ms)
+        for r in needed_ranges(expr, start_ms, end_ms, lookback_ms=lookback_ms):
+            lo, hi = spans.get(r.selector, (r.lo_ms, r.hi_ms))
+            spans[r.selector] = (min(lo, r.lo_ms), max(hi, r.hi_ms))
+    client = url if isinstance(url, PrometheusClient) else PrometheusClient(url, timeout=timeout)
+    try:
+        client.instant("vector(1)", last)  # fail fast, with the client's one-line error
+        store = SeriesStore()
+        for selector, (lo, hi) in sorted(spans.items()):
+            fetch_range(client, selector, lo, hi, chunk_ms=chunk_ms, into=store)
         return store
     finally:
         if not isinstance(url, PrometheusClient):

@@ -1,5 +1,10 @@
 """Run directories written by the simulator: ``samples.parquet``, ``incidents.csv``, ``run.json``.
 
+This module is the one definition of the run-directory layout (the simulator writes it with
+these names): the three files above, on request ``metrics.om`` (OpenMetrics for promtool
+backfill) and ``events.jsonl`` (log events), and the marker ``.tronsim-run`` that lets
+``tronsim run --out`` replace a directory it wrote before (and nothing else).
+
 ``incidents.csv`` has the columns ``id,kind,start,end,expected_alerts``: ``start``/``end`` are
 ISO-8601 UTC instants and ``expected_alerts`` is a semicolon-separated list of alert names (may be
 empty). :func:`load_run` returns the incidents with ``start``/``end`` as ``datetime64[ns, UTC]``
@@ -20,11 +25,27 @@ import pandas as pd
 from sloanalysis.errors import DataError, UserError
 from sloanalysis.store import SeriesStore
 
-__all__ = ["INCIDENT_COLUMNS", "Run", "load_incidents", "load_run"]
+__all__ = [
+    "EVENTS",
+    "INCIDENTS",
+    "INCIDENT_COLUMNS",
+    "MARKER",
+    "OPENMETRICS",
+    "RUN_FILES",
+    "RUN_JSON",
+    "SAMPLES",
+    "Run",
+    "load_incidents",
+    "load_run",
+]
 
 SAMPLES = "samples.parquet"
 INCIDENTS = "incidents.csv"
 RUN_JSON = "run.json"
+OPENMETRICS = "metrics.om"
+EVENTS = "events.jsonl"
+MARKER = ".tronsim-run"
+RUN_FILES = (SAMPLES, INCIDENTS, RUN_JSON, OPENMETRICS, EVENTS)  # everything but the marker
 INCIDENT_COLUMNS = ("id", "kind", "start", "end", "expected_alerts")
 
 

@@ -8,14 +8,13 @@ so a failed run leaves nothing half-written.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
+from sloanalysis.files import atomic_write_text
 from sloanalysis.slo.rulegen import dump_rules, generate_rules
-from sloanalysis.slo.spec import SLO, load_slos
+from sloanalysis.slo.spec import load_slo_files
 
 NAME = "generate-rules"
 HELP = "Generate Prometheus recording rules and multi-window multi-burn-rate alerts from SLO files."
@@ -49,44 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_all(paths: list[str], default_period_ms: int) -> list[SLO]:
-    """SLOs of every file; an SLO id defined in two files is an error."""
-    slos: list[SLO] = []
-    seen: dict[str, str] = {}
-    for path in paths:
-        for slo in load_slos(path, default_period_ms=default_period_ms):
-            if slo.id in seen:
-                raise UserError(f"{path}: SLO {slo.id!r} is already defined in {seen[slo.id]}")
-            seen[slo.id] = path
-            slos.append(slo)
-    return slos
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     min_long = parse_duration_ms(args.min_long_window, what="--min-long-window")
     min_short = parse_duration_ms(args.min_short_window, what="--min-short-window")
     period = parse_duration_ms(args.default_period, what="--default-period")
     if min_long <= 0 or min_short <= 0 or period <= 0:
         raise UserError("--min-long-window, --min-short-window and --default-period must be positive")
-    slos = load_all(args.slos, period)
+    slos = load_slo_files(args.slos, period)
     rules = generate_rules(slos, min_long_ms=min_long, min_short_ms=min_short)
     text = dump_rules(rules, args.format, source=", ".join(args.slos))
     for warning in rules.warnings:
         print(f"sloanalysis generate-rules: warning: {warning}", file=sys.stderr)
     if args.out:
-        write_atomic(args.out, text)
+        atomic_write_text(args.out, text, inputs=args.slos)
     else:
         sys.stdout.write(text)
     return 0

@@ -8,8 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.errors import UserError
-from sloanalysis.query import Backend, EmbeddedBackend, PrometheusBackend, parse_duration, parse_time
+from sloanalysis.query import (
+    MAX_EMBEDDED_STEPS,
+    Backend,
+    EmbeddedBackend,
+    PrometheusBackend,
+    parse_duration,
+    parse_time,
+)
 
 NAME = "query"
 HELP = "evaluate a PromQL expression over a run directory (embedded engine) or a Prometheus server"
@@ -43,11 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--at", metavar="TIME", help="evaluate once, as an instant query at TIME (as --start)"
     )
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for Prometheus (default 30)"
-    )
+    add_timeout_argument(parser)
     parser.add_argument(
         "--prometheus2", action="store_true", help="embedded engine: Prometheus 2.x range boundaries"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=MAX_EMBEDDED_STEPS,
+        metavar="N",
+        help=f"embedded engine: most steps per series in one range query (default {MAX_EMBEDDED_STEPS:,}; "
+        "a Prometheus server is asked in requests of at most 11,000)",
     )
 
 
@@ -73,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         span = run_dir.store.time_range()
         if span is None:
             raise UserError(f"{run_dir.path}: the run has no samples")
-        backend = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2)
+        if args.max_steps < 1:
+            raise UserError("--max-steps must be at least 1")
+        backend = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2, max_steps=args.max_steps)
         frame = _evaluate(backend, expr, args, first_ms=span[0], last_ms=span[1])
     _print(frame, args.format)
     return 0

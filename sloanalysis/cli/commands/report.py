@@ -13,15 +13,18 @@ import json
 import sys
 from pathlib import Path
 
+from sloanalysis.cli.app import add_quiet_argument, add_timeout_argument, progress_bar
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import render
+from sloanalysis.report.context import find_project
+from sloanalysis.report.model import PROJECT_FILES, Inputs
 
 NAME = "report"
 HELP = "Render the SLO, alert-backtest and dashboard notebooks into an HTML report with CI gates."
 
-DEFAULT_SLOS = "slos/tron-payment.yaml"
-DEFAULT_DASHBOARD = "monitoring/seed/dashboard.json"
-NOTEBOOK_NAMES = ("slo_report", "alert_tuning", "dashboard")
+DEFAULT_SLOS = PROJECT_FILES["slos"][0]
+DEFAULT_DASHBOARD = PROJECT_FILES["dashboard"][0]
+NOTEBOOK_NAMES = ("slo_report", "alert_tuning", "dashboard")  # build.NOTEBOOKS, without importing nbconvert
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,9 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-precision", type=float, default=0.5, help="gate: minimum precision per alert (default 0.5)"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="Prometheus request timeout (s)"
-    )
+    add_timeout_argument(parser)
+    add_quiet_argument(parser)
     parser.add_argument(
         "--notebook",
         action="append",
@@ -68,19 +70,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_path(value: str | None, default: str) -> str | None:
-    """A default path that is not in the working directory is the project's own file."""
+    """A default path missing from the working directory is the project's own file, found from the
+    working directory upward (:func:`~sloanalysis.report.context.find_project`)."""
     if not value:
         return None
     if value == default and not Path(value).exists():
-        project = Path(__file__).resolve().parents[2] / default
-        if project.exists():
-            return str(project)
+        root = find_project()
+        if root is not None and (root / default).exists():
+            return str(root / default)
     return value
 
 
 def run(args: argparse.Namespace) -> int:
-    from sloanalysis.report.build import build_report
-    from sloanalysis.report.context import Inputs
+    from sloanalysis.report.build import build_report  # notebooks and nbconvert: only when reporting
 
     for flag in ("min_recall", "min_precision"):
         value = getattr(args, flag)
@@ -88,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{flag.replace('_', '-')} must be within 0..1, got {value}")
     if args.prometheus and not args.start:
         raise UserError("--prometheus needs --start (the range to report on)")
-    if not args.timeout > 0:
-        raise UserError(f"--timeout must be positive, got {args.timeout}")
     inputs = Inputs(
         run_dir=args.run,
         prometheus_url=args.prometheus,
@@ -101,13 +101,20 @@ def run(args: argparse.Namespace) -> int:
         incidents=args.incidents,
         timeout_s=args.timeout,
     )
-    result = build_report(
-        inputs,
-        args.out,
-        min_recall=args.min_recall,
-        min_precision=args.min_precision,
-        notebooks=tuple(dict.fromkeys(args.notebook or NOTEBOOK_NAMES)),
-    )
+    notebooks = tuple(dict.fromkeys(args.notebook or NOTEBOOK_NAMES))
+    bar = progress_bar(len(notebooks) + 1, "step", "report", quiet=args.quiet)
+    try:
+        result = build_report(
+            inputs,
+            args.out,
+            min_recall=args.min_recall,
+            min_precision=args.min_precision,
+            notebooks=notebooks,
+            progress=None if bar is None else lambda what: (bar.set_postfix_str(what), bar.update()),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     index = Path(args.out) / "index.html"
     if args.format == "json":
         data = json.loads((Path(args.out) / "summary.json").read_text(encoding="utf-8"))

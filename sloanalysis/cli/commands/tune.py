@@ -1,8 +1,9 @@
 """``sloanalysis tune``: evaluate a grid of thresholds and ``for`` durations of one alert over runs.
 
-Every grid point rewrites the alert (:mod:`sloanalysis.rules.tuning`), evaluates all rule files over
-every run and scores that alert against the runs' incidents; the table lists every point and the
-Pareto front of mean detection time vs false positives per day (recall first).
+Argument parsing and printing over :func:`sloanalysis.rules.tuning.grid_search`: every grid point
+rewrites the alert, evaluates all rule files over every run and scores that alert against the runs'
+incidents; the table lists every point and the Pareto front of mean detection time vs false
+positives per day (recall first).
 """
 
 from __future__ import annotations
@@ -10,24 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-import numpy as np
-
-from sloanalysis.cli.commands.backtest import (
-    SCORE_FORMATTERS,
-    add_rule_arguments,
-    budget_sli,
-    eval_settings,
-    grace_ms,
-    load_rule_files,
-    span,
-)
+from sloanalysis.cli.commands.backtest import SCORE_FORMATTERS, add_rule_arguments, budget_sli, eval_settings
 from sloanalysis.durations import format_duration_ms
 from sloanalysis.formatting import render
-from sloanalysis.rules.manager import evaluate_rules
-from sloanalysis.rules.scoring import score
-from sloanalysis.rules.tuning import grid_points, pareto_front, parse_grid, rewrite_alert
+from sloanalysis.rules.backtest import evaluation_span
+from sloanalysis.rules.model import load_rule_files
+from sloanalysis.rules.tuning import grid_points, grid_search, parse_grid
 from sloanalysis.sources.rundir import load_run
 
 NAME = "tune"
@@ -55,54 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     groups = load_rule_files(args.rules)
-    grid = parse_grid(args.grid)
-    points = grid_points(grid)
-    for p in points:  # fail early on an unknown alert or an unrewritable threshold
-        rewrite_alert(groups, args.alert, p)
+    points = grid_points(parse_grid(args.grid))
     settings = eval_settings(args)
     sli = budget_sli(args)
-    runs = [load_run(r) for r in args.runs]
-    spans = [span(r.store, None, None, str(r.path)) for r in runs]
-    rows: list[dict[str, Any]] = []
-    for p in points:
-        g2 = rewrite_alert(groups, args.alert, p)
-        grace = grace_ms(g2, settings["default_interval_ms"])
-        totals = {"incidents": 0, "detected": 0, "false_positives": 0, "days": 0.0}
-        dets: list[float] = []
-        for r, (start, end) in zip(runs, spans, strict=True):
-            ev = evaluate_rules(g2, r.store, start, end, **settings)
-            alerts = ev.alerts[ev.alerts["alertname"] == args.alert]
-            per, pairs = score(
-                alerts,
-                r.incidents,
-                start,
-                end,
-                grace_ms=grace,
-                store=r.store,
-                sli=sli,
-                alert_names=[args.alert],
-            )
-            row = next(x for x in per if x["alert"] == args.alert)
-            totals["incidents"] += row["incidents"]
-            totals["detected"] += row["detected"]
-            totals["false_positives"] += row["false_positives"]
-            totals["days"] += (end - start) / 86_400_000
-            dets.extend(x["detection_ms"] for x in pairs if x["detection_ms"] is not None)
-        rows.append(
-            {
-                "threshold": p.get("threshold"),
-                "for": format_duration_ms(p["for"]) if "for" in p else None,
-                "incidents": totals["incidents"],
-                "detected": totals["detected"],
-                "recall": totals["detected"] / totals["incidents"] if totals["incidents"] else None,
-                "detection_ms": float(np.mean(dets)) if dets else None,
-                "false_positives": totals["false_positives"],
-                "fp_per_day": totals["false_positives"] / max(totals["days"], 1e-9),
-            }
-        )
-    front = pareto_front(rows)
-    for row in rows:
-        row["pareto"] = any(row is f for f in front)
+    runs = []
+    for path in args.runs:
+        r = load_run(path)
+        runs.append((r.store, r.incidents, *evaluation_span(r.store, None, None, str(r.path))))
+    rows = [
+        {**row, "for": None if row["for_ms"] is None else format_duration_ms(row["for_ms"])}
+        for row in grid_search(groups, args.alert, points, runs, settings=settings, sli=sli)
+    ]
+    front = [row for row in rows if row["pareto"]]
     if args.format == "json":
         doc = {
             "alert": args.alert,
