@@ -119,6 +119,44 @@ def simulate(
     if collect_payouts:
         service.payout_log = []
 
+    scraping = _start_processes(env, scenario, service, scraper, draws, rng, progress)
+    # Stop right after the last scrape, so the last samples are the registry's final values.
+    env.run(until=scraping)
+    service.close_accounting()
+    if progress is not None:
+        progress(scenario.duration)
+
+    store = scraper.to_store(scenario.job, scenario.instance)
+    incidents = _incident_rows(scenario)
+    return SimulationResult(
+        scenario=scenario,
+        store=store,
+        incidents=incidents,
+        stats=dict(sorted((f"http_{k}" if isinstance(k, int) else k, v) for k, v in service.stats.items())),
+        breaker_seconds={k: float(v) for k, v in sorted(service.breaker_seconds.items())},
+        transitions=[
+            {"epoch": t.at, "from": t.old.label, "to": t.new.label, "reason": t.reason}
+            for t in service.transitions
+        ],
+        simpy_events=next(env._eid),  # events scheduled so far (private counter)
+        wall_seconds=time.perf_counter() - wall,
+        final_samples=collect_samples(service.metrics.registry) if not service.down else {},
+        payouts=_payout_records(service, env.now) if collect_payouts else None,
+    )
+
+
+def _start_processes(
+    env: simpy.Environment,
+    scenario: Scenario,
+    service: PayoutService,
+    scraper: Scraper,
+    draws: Draws,
+    rng: np.random.Generator,
+    progress: Callable[[float], None] | None,
+) -> simpy.Process:
+    """Start the incident driver, the four arrival streams, the scraper and the progress clock, in
+    this order (creation order fixes SimPy's tie-breaking, so it is part of the determinism);
+    return the scraper's process, whose end ends the run."""
     bursts = burst_windows(scenario.load, scenario.duration, rng)
     multipliers = rate_multipliers(scenario, bursts)
     timeline = incident_timeline(scenario)
@@ -174,17 +212,15 @@ def simulate(
     scraping = env.process(scraper.run())
     if progress is not None:
         env.process(clock(env))
-    # Stop right after the last scrape, so the last samples are the registry's final values.
-    env.run(until=scraping)
-    service.close_accounting()
-    if progress is not None:
-        progress(scenario.duration)
+    return scraping
 
-    store = scraper.to_store(scenario.job, scenario.instance)
-    incidents = []
+
+def _incident_rows(scenario: Scenario) -> list[dict[str, Any]]:
+    """The ground truth of the run: each incident's id, kind, window (epoch ms) and expected alerts."""
+    rows = []
     for i, inc in enumerate(scenario.incidents):
         begin, end = incident_window(scenario, inc)
-        incidents.append(
+        rows.append(
             {
                 "id": inc.id or f"{inc.kind}-{i + 1}",
                 "kind": inc.kind,
@@ -194,18 +230,4 @@ def simulate(
                 "params": dict(inc.params),
             }
         )
-    return SimulationResult(
-        scenario=scenario,
-        store=store,
-        incidents=incidents,
-        stats=dict(sorted((f"http_{k}" if isinstance(k, int) else k, v) for k, v in service.stats.items())),
-        breaker_seconds={k: float(v) for k, v in sorted(service.breaker_seconds.items())},
-        transitions=[
-            {"epoch": t.at, "from": t.old.label, "to": t.new.label, "reason": t.reason}
-            for t in service.transitions
-        ],
-        simpy_events=next(env._eid),  # events scheduled so far (private counter)
-        wall_seconds=time.perf_counter() - wall,
-        final_samples=collect_samples(service.metrics.registry) if not service.down else {},
-        payouts=_payout_records(service, env.now) if collect_payouts else None,
-    )
+    return rows

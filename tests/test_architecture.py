@@ -133,3 +133,15 @@ def test_no_import_cycles() -> None:
 def test_the_checker_sees_a_cycle_and_a_cli_import() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _resolve("sloanalysis.cli.main.main", _modules()) == "sloanalysis.cli.main"
+
+
+def test_functions_are_short_or_say_why() -> None:
+    """No function above 80 lines unless its docstring says why ("Long because ...")."""
+    long = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 80 and "Long because" not in (ast.get_docstring(node) or ""):
+                    long.append(f"{name}.{node.name}: {length} lines")
+    assert long == []

@@ -103,10 +103,9 @@ def test_debug_shows_the_traceback() -> None:
 
 def _stderr_on_a_terminal(args: list[str], tmp: Path) -> tuple[int, str]:
     """Run with stderr on a pseudo-terminal (as a person at a shell has it); return what it showed."""
+    import fcntl
     import os
     import pty
-
-    import fcntl
     import struct
     import termios
 

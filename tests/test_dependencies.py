@@ -12,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN = {"sloanalysis", "simulator"}
-CONDA_NAMES = {"matplotlib": "matplotlib-base", "xxhash": "python-xxhash"}  # conda-forge's name for the same package
+# conda-forge names of the same packages
+CONDA_NAMES = {"matplotlib": "matplotlib-base", "xxhash": "python-xxhash"}
 
 
 def _norm(name: str) -> str:

@@ -397,6 +397,9 @@ def read_openmetrics(path: str | os.PathLike[str]) -> SeriesStore:
     samples of a series must be in strictly increasing time order (promtool would drop the others
     silently; here they are an error). Exemplars and metadata lines are ignored. Errors name the
     file and line.
+
+    Long because it is the reader's one hot loop (tens of millions of lines): helper calls per line
+    would double its time.
     """
     p = Path(path)
     try:
