@@ -107,24 +107,28 @@ def format_duration_ms(ms: int) -> str:
 
 
 def format_duration_human(ms: float | None) -> str:
-    """A duration for people: ``51.84s``, ``8m38.4s``, ``2d3h`` (to the millisecond).
-
-    Under a minute, seconds to 4 significant digits; from a minute, days/hours/minutes and the
-    seconds left to the millisecond. ``never`` for None or an infinity, ``-`` for NaN.
+    """A duration for people, the same in the CLI, Markdown and HTML: ``350ms``, ``51.8s``,
+    ``38m55s``, ``2d3h``: three significant digits under a minute, then the two largest units
+    (rounded to the second). ``never`` for None or an infinity, ``-`` for NaN. JSON and CSV keep the
+    exact number of milliseconds instead.
     """
     if ms is None or (isinstance(ms, float) and math.isinf(ms)):
         return "never"
     if isinstance(ms, float) and math.isnan(ms):
         return "-"
     sign = "-" if ms < 0 else ""
-    if abs(ms) < 60_000:
-        return f"{sign}{abs(ms) / 1000.0:.4g}s"
-    rest = round(abs(ms))  # whole milliseconds from here on
-    parts = []
-    for unit in ("d", "h", "m"):
+    ms = abs(ms)
+    if round(ms) < 1000:
+        return f"{sign}{round(ms)}ms"
+    if ms < 59_500:
+        seconds = f"{ms / 1000:.3g}"
+        return f"{sign}{seconds}s"
+    rest = round(ms / 1000) * 1000
+    parts: list[str] = []
+    for unit in ("d", "h", "m", "s"):
         n, rest = divmod(rest, UNITS_MS[unit])
-        if n:
-            parts.append(f"{n}{unit}")
-    if rest:
-        parts.append(f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s")
+        if n or parts:
+            parts.append(f"{n}{unit}" if n else "")
+        if len(parts) == 2:
+            break
     return sign + "".join(parts)

@@ -145,3 +145,35 @@ def test_corrupt_samples(run_dir: Path, tmp_path: Path, case: str) -> None:
     shutil.copytree(run_dir, bad)
     pq.write_table(_corrupt(pq.read_table(run_dir / "samples.parquet"), case), bad / "samples.parquet")
     _fails_cleanly("sloanalysis.cli", ["query", str(bad), "up", "--step", "1h"], PARQUET_CASES[case])
+
+
+RULES = str(ROOT / "monitoring" / "rules" / "tron-payment.yml")
+RULE_CASES = {
+    "evaluation every millisecond": (
+        ["backtest", "--rules", RULES, "--interval", "1ms"],
+        "evaluations at a 1ms interval, more than the limit of 1,300,000",
+    ),
+    "interval not a number": (["backtest", "--rules", RULES, "--interval", "nan"], "--interval"),
+    "a grid of 10,000 settings": (
+        ["tune", "--rules", RULES, "--alert", "HighFailureRate", "--grid",
+         "threshold=" + ",".join(map(str, range(100))) + ";for=" + ",".join(f"{m}m" for m in range(100))],
+        "10,000 settings, more than the limit of 1,000",
+    ),
+    "a threshold of nan": (
+        ["tune", "--rules", RULES, "--alert", "HighFailureRate", "--grid", "threshold=nan"],
+        "threshold values must be finite",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(RULE_CASES))
+def test_rules_commands(run_dir: Path, case: str) -> None:
+    args, needle = RULE_CASES[case]
+    _fails_cleanly("sloanalysis.cli", [*args, str(run_dir)], needle)
+
+
+def test_serve_refuses_a_public_address(tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "live.yaml")
+    _fails_cleanly(
+        "simulator.cli", ["serve", scenario, "--host", "0.0.0.0", "--port", "0"], "not a loopback address"
+    )

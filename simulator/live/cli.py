@@ -59,6 +59,7 @@ def add_commands(sub: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from simulator.live.api import load_or_create_keys
     from simulator.live.guard import ServerLimits
+    from simulator.live.loadgen import check_loopback
     from simulator.live.serve import serve
     from simulator.scenario import load_scenario
 
@@ -81,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         keepalive_timeout=args.keepalive_timeout,
         max_connections=args.max_connections,
     )
+    check_loopback(f"http://{args.host}:{args.port}", what="--host")  # a simulation never faces a network
     return serve(
         scenario,
         keys,

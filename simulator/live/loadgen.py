@@ -51,11 +51,11 @@ from simulator.workload import (
 from sloanalysis.errors import UserError
 
 
-def check_loopback(url: str) -> str:
+def check_loopback(url: str, what: str = "--target") -> str:
     """``url`` without a trailing slash, if it is http(s) to a loopback address; else UserError."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError(f"--target {url!r}: expected http://127.0.0.1:PORT")
+        raise UserError(f"{what} {url!r}: expected http://127.0.0.1:PORT")
     host = parsed.hostname
     try:
         addresses = {ipaddress.ip_address(host)}
@@ -63,12 +63,10 @@ def check_loopback(url: str) -> str:
         try:
             infos = socket.getaddrinfo(host, parsed.port or 80, proto=socket.IPPROTO_TCP)
         except OSError:
-            raise UserError(f"--target {url!r}: cannot resolve {host!r}") from None
+            raise UserError(f"{what} {url!r}: cannot resolve {host!r}") from None
         addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
     if not addresses or not all(a.is_loopback for a in addresses):
-        raise UserError(
-            f"--target {url!r}: not a loopback address (the load generator only drives this host)"
-        )
+        raise UserError(f"{what} {url!r}: not a loopback address (live mode stays on this host)")
     return url.rstrip("/")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sloanalysis.formatting import fmt_percent
 from sloanalysis.report import plots
 from sloanalysis.report.context import Context, html_table
 from sloanalysis.report.model import MINUTE_MS
@@ -36,7 +37,7 @@ __all__ = [
 
 
 def _pct(x: Any) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x) * 100:.3g}%"
+    return fmt_percent(None if x is None else float(x))
 
 
 def _dur(ms: Any) -> str:

@@ -24,7 +24,7 @@ import pandas as pd
 from sloanalysis.dashboard import PanelData, evaluate_dashboard, load_dashboard
 from sloanalysis.durations import format_duration_human
 from sloanalysis.errors import UserError
-from sloanalysis.formatting import fmt_percent
+from sloanalysis.formatting import fmt_number, fmt_percent
 from sloanalysis.query import EmbeddedBackend, parse_duration, parse_time
 from sloanalysis.report.model import (
     BURN_WINDOWS_MS,
@@ -171,8 +171,7 @@ def analyse_slo(
 
 
 def _budget_pct(ratio: float) -> str:
-    x = ratio * 100
-    return f"{x:,.0f}%" if abs(x) >= 1000 else f"{x:.4g}%"
+    return fmt_percent(ratio)
 
 
 def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
@@ -190,8 +189,8 @@ def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
         "SLI": known(row["sli"], lambda x: fmt_percent(x, 6)),
         "met": known(row["met"], lambda x: "yes" if x else "NO"),
         "budget left": known(row["budget_remaining_ratio"], _budget_pct),
-        "left (amount)": known(row["budget_remaining"], lambda x: f"{x:.4g} {unit}"),
-        "burn (1h)": known(row["burn_rate_current"], lambda x: f"{x:.3g}"),
+        "left (amount)": known(row["budget_remaining"], lambda x: f"{fmt_number(x)} {unit}"),
+        "burn (1h)": known(row["burn_rate_current"], fmt_number),
         "exhausted in": known(row["time_to_exhaustion_ms"], format_duration_human),
     }
 

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from sloanalysis.formatting import fmt_percent
+
 __all__ = ["Check", "alert_checks", "failed", "junit_xml", "slo_checks", "summary_markdown"]
 
 Status = Literal["passed", "failed", "skipped"]
@@ -35,7 +37,7 @@ class Check:
 
 
 def _pct(x: float | None, digits: int = 4) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.{digits}g}%"
+    return fmt_percent(x, digits)
 
 
 def slo_checks(rows: Iterable[Mapping[str, Any]], suite: str = "slo") -> list[Check]:

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from sloanalysis._go import match_op, xxhash64
+from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.promql import Engine, PromQLError
 from sloanalysis.promql.parse import parse
@@ -245,6 +246,10 @@ def _annotations(
 # -- evaluation --------------------------------------------------------------------------------
 
 
+# Evaluations of one group over a range (30 days every 2 s; Prometheus's default is every 1 m).
+MAX_EVALUATIONS = 1_300_000
+
+
 def evaluate_rules(
     groups: Sequence[RuleGroup],
     store: SeriesStore,
@@ -276,6 +281,12 @@ def evaluate_rules(
             off = eval_offset
         else:
             raise ValueError(f"eval_offset must be an int or 'hash', got {eval_offset!r}")
+        steps = (end_ms - start_ms) // interval + 1
+        if steps > MAX_EVALUATIONS:
+            raise UserError(
+                f"group {g.name!r}: {steps:,} evaluations at a {format_duration_ms(interval)} interval, more "
+                f"than the limit of {MAX_EVALUATIONS:,}: raise --interval or shorten the range"
+            )
         ts = eval_times(start_ms, end_ms, interval, off)
         times[g.name] = ts
         group_times.append(ts)

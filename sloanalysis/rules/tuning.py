@@ -161,7 +161,11 @@ def rewrite_alert(groups: Sequence[RuleGroup], alert: str, point: dict[str, Any]
 # -- grid search (sloanalysis tune) ---------------------------------------------------------------
 
 
-def parse_grid(text: str) -> dict[str, list[Any]]:
+# Settings one tune may try: each is a rule evaluation over every run.
+MAX_GRID_POINTS = 1_000
+
+
+def parse_grid(text: str, max_points: int = MAX_GRID_POINTS) -> dict[str, list[Any]]:
     """``'threshold=5,10;for=0m,2m'`` -> ``{"threshold": [5.0, 10.0], "for": [0, 120000]}``."""
     grid: dict[str, list[Any]] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
@@ -177,10 +181,17 @@ def parse_grid(text: str) -> dict[str, list[Any]]:
                 grid[key] = [float(v) for v in items]
             except ValueError:
                 raise UserError(f"--grid: threshold values must be numbers, got {values!r}") from None
+            if not all(math.isfinite(v) for v in grid[key]):
+                raise UserError(f"--grid: threshold values must be finite, got {values!r}")
         else:
             grid[key] = [parse_duration_ms(v, what=f"--grid {key}") for v in items]
     if not grid:
         raise UserError("--grid: empty grid")
+    size = math.prod(len(v) for v in grid.values())
+    if size > max_points:
+        raise UserError(
+            f"--grid: {size:,} settings, more than the limit of {max_points:,} (raise --max-points)"
+        )
     return grid
 
 

@@ -15,7 +15,7 @@ import sys
 
 from sloanalysis.durations import format_duration_human, parse_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.formatting import FORMATS, fmt_percent, render
+from sloanalysis.formatting import FORMATS, fmt_number, fmt_percent, render
 from sloanalysis.slo.workbook import ERROR_RATES, alert_table, step_incident_simulator
 
 NAME = "alert-table"
@@ -118,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
     )
     formatters = {
         "error_rate": lambda x: fmt_percent(x),
-        "burn_rate": lambda x: f"{x:.4g}",
+        "burn_rate": lambda x: fmt_number(x, 4),
         "detection_ms": format_duration_human,
         "detection_max_ms": format_duration_human,
         "budget_consumed": lambda x: "-" if x is None else fmt_percent(x, 3),
         "reset_ms": lambda x: "-" if x is None else format_duration_human(x),
-        "max_quiet_burn_rate": lambda x: f"{x:.4g}",
+        "max_quiet_burn_rate": lambda x: fmt_number(x, 4),
         "sim_detection_ms": lambda x: "never" if x is None else format_duration_human(x),
         "sim_budget_consumed": lambda x: "-" if x is None else fmt_percent(x, 3),
         "sim_reset_ms": lambda x: "-" if x is None else format_duration_human(x),

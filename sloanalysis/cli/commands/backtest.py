@@ -22,7 +22,7 @@ import pandas as pd
 from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.durations import format_duration_human, parse_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.formatting import fmt_percent, render
+from sloanalysis.formatting import fmt_number, fmt_percent, render
 from sloanalysis.rules.backtest import (
     EvalSettings,
     backtest,
@@ -57,7 +57,7 @@ SCORE_COLUMNS = (
 SCORE_HEADERS = {
     "false_positives": "false pos.",
     "detection_ms": "detection",
-    "reset_ms": "reset",
+    "reset_ms": "reset after end",
     "budget_before_detection": "budget at detection",
     "fp_per_day": "FP/day",
 }
@@ -160,13 +160,21 @@ def _firing_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reset(ms: float | None) -> str:
+    """Reset after the incident's end; an alert that clears before the end says so in words."""
+    if ms is None:
+        return "-"
+    return format_duration_human(ms) if ms >= 0 else f"{format_duration_human(-ms)} before"
+
+
 SCORE_FORMATTERS = {
     "precision": lambda x: fmt_percent(x, 3),
     "recall": lambda x: fmt_percent(x, 3),
     "detection_ms": lambda x: "-" if x is None else format_duration_human(x),
-    "reset_ms": lambda x: "-" if x is None else format_duration_human(x),
+    # An alert that clears before the incident ends has a negative reset: say so in words.
+    "reset_ms": lambda x: _reset(x),
     "budget_before_detection": lambda x: fmt_percent(x, 3),
-    "fp_per_day": lambda x: f"{x:.3g}",
+    "fp_per_day": fmt_number,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.durations import format_duration_human, parse_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.formatting import FORMATS, fmt_percent, render
+from sloanalysis.formatting import FORMATS, fmt_number, fmt_percent, render
 from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_time
 from sloanalysis.slo.budget import QueryBackend
 from sloanalysis.slo.spec import load_slo_files
@@ -80,7 +80,7 @@ def _backend(args: argparse.Namespace) -> tuple[QueryBackend, int | None, int]:
 
 def _amount(row: dict[str, Any]) -> str | None:
     x = row["budget_remaining"]
-    return None if x is None else f"{x:.4g} {'min' if row['budget_unit'] == 'minutes' else 'events'}"
+    return None if x is None else f"{fmt_number(x)} {'min' if row['budget_unit'] == 'minutes' else 'events'}"
 
 
 def _or_no_data(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
@@ -95,7 +95,7 @@ FORMATTERS: dict[str, Callable[[Any], str]] = {
     "met": _or_no_data(lambda x: "yes" if x else "NO"),
     "budget_remaining_ratio": _or_no_data(lambda x: fmt_percent(x, 4)),
     "budget_remaining": _or_no_data(str),
-    "burn_rate_current": _or_no_data(lambda x: f"{x:.4g}"),
+    "burn_rate_current": _or_no_data(fmt_number),
     "time_to_exhaustion_ms": _or_no_data(format_duration_human),
 }
 

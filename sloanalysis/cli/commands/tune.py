@@ -17,7 +17,7 @@ from sloanalysis.durations import format_duration_ms
 from sloanalysis.formatting import render
 from sloanalysis.rules.backtest import evaluation_span
 from sloanalysis.rules.model import load_rule_files
-from sloanalysis.rules.tuning import grid_points, grid_search, parse_grid
+from sloanalysis.rules.tuning import MAX_GRID_POINTS, grid_points, grid_search, parse_grid
 from sloanalysis.sources.rundir import load_run
 
 NAME = "tune"
@@ -40,12 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_rule_arguments(parser, many_runs=True)
     parser.add_argument("--alert", required=True, metavar="NAME", help="alert to tune")
     parser.add_argument("--grid", required=True, metavar="SPEC", help="e.g. 'threshold=5,10,20;for=0m,2m,5m'")
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        default=MAX_GRID_POINTS,
+        metavar="N",
+        help=f"refuse grids of more settings than this (default {MAX_GRID_POINTS:,})",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
 
 
 def run(args: argparse.Namespace) -> int:
     groups = load_rule_files(args.rules)
-    points = grid_points(parse_grid(args.grid))
+    points = grid_points(parse_grid(args.grid, max_points=args.max_points))
     settings = eval_settings(args)
     sli = budget_sli(args)
     runs = []
