@@ -15,7 +15,7 @@ from simulator.export import export_openmetrics, run_directory, run_summary, wri
 from simulator.model import SimulationResult, simulate
 from simulator.scenario import ScenarioError, load_scenario, truncated, with_overrides
 from sloanalysis.cli.app import add_command, add_quiet_argument, new_parser, progress_bar, run_guarded
-from sloanalysis.durations import format_duration_ms, parse_duration_ms
+from sloanalysis.durations import format_duration_human, format_duration_ms, parse_duration_ms
 from sloanalysis.files import atomic_write_text
 from sloanalysis.sources.rundir import EVENTS
 
@@ -53,9 +53,12 @@ def summary_table(result: SimulationResult, out: Path | None) -> str:
         ("payouts pending at end", f"{s['payouts_pending_at_end']:,}"),
         (
             "breaker not closed",
-            f"{format_duration_ms(round(opened * 1000))} ({s['breaker_transitions']} transitions)",
+            f"{format_duration_human(round(opened * 1000))} ({s['breaker_transitions']} transitions)",
         ),
-        ("service down", format_duration_ms(round(result.breaker_seconds.get("service_down", 0.0) * 1000))),
+        (
+            "service down",
+            format_duration_human(round(result.breaker_seconds.get("service_down", 0.0) * 1000)),
+        ),
         ("incidents", ", ".join(i["id"] for i in result.incidents) or "none"),
         ("series / samples", f"{s['series']:,} / {s['samples']:,}"),
         ("simpy events", f"{s['simpy_events']:,}"),

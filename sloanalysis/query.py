@@ -19,9 +19,11 @@ that long before the data's end). Steps are milliseconds, ``timedelta`` or durat
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,21 +31,33 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from sloanalysis._go import match_op
 from sloanalysis.durations import is_prometheus_duration, parse_prometheus_duration
 from sloanalysis.errors import UserError
-from sloanalysis.sources.prometheus import PrometheusClient, parse_result_series
-from sloanalysis.store import Labels, SeriesStore
+from sloanalysis.sources.prometheus import (
+    PrometheusClient,
+    needed_ranges,
+    parse_expr,
+    parse_result_series,
+    selector_has_samples,
+    selector_span,
+    selector_text,
+)
+from sloanalysis.store import METRIC_NAME, Labels, Matcher, SeriesStore
 
 __all__ = [
     "MAX_POINTS_PER_SERIES",
     "Backend",
     "EmbeddedBackend",
     "PrometheusBackend",
+    "SelectorHint",
+    "SpanBackend",
     "TimeLike",
     "empty_frame",
     "parse_duration",
     "parse_time",
     "result_frame",
+    "selectors_without_data",
 ]
 
 TimeLike = int | str | datetime | pd.Timestamp | np.datetime64
@@ -291,6 +305,30 @@ class EmbeddedBackend:
     def query(self, expr: str, at: TimeLike) -> pd.DataFrame:
         return _frame_from_result(self.engine.instant(expr, check_time(self._time(at), "--at")))
 
+    def has_samples(self, selector: str, lo_ms: int, hi_ms: int) -> bool:
+        """Whether a series of ``selector`` (canonical text) has a sample in ``[lo_ms, hi_ms]``."""
+        for s in self.store.select(_store_matchers(selector)):
+            i = int(np.searchsorted(s.timestamps, lo_ms, side="left"))
+            if i < s.timestamps.size and s.timestamps[i] <= hi_ms:
+                return True
+        return False
+
+    def data_span(self, selector: str, near_ms: int | None = None) -> tuple[int, int] | None:
+        """First and last sample time of the series of ``selector`` in the store (None: none)."""
+        found = [s.timestamps for s in self.store.select(_store_matchers(selector)) if s.timestamps.size]
+        if not found:
+            return None
+        return min(int(t[0]) for t in found), max(int(t[-1]) for t in found)
+
+
+def _store_matchers(selector: str) -> list[Matcher]:
+    """Store matchers of a selector's text (``{__name__="up",job="x"}`` or ``up{job="x"}``)."""
+    vs = parse_expr(selector)
+    matchers = [Matcher.of(m.name, match_op(m.op), m.value) for m in vs.matchers.matchers]
+    if vs.name:
+        matchers.append(Matcher.of(METRIC_NAME, "=", vs.name))
+    return matchers
+
 
 def _frame_from_result(result: Any) -> pd.DataFrame:
     kind = str(getattr(result, "kind", "")).lower()
@@ -383,6 +421,16 @@ class PrometheusBackend:
             series.extend(parse_result_series(res["result"]))
         return _frame_from_series(series)
 
+    def has_samples(self, selector: str, lo_ms: int, hi_ms: int) -> bool:
+        """Whether a series of ``selector`` has a sample in ``[lo_ms, hi_ms]`` (one request)."""
+        return selector_has_samples(self.client, selector, lo_ms, hi_ms)
+
+    def data_span(self, selector: str, near_ms: int | None = None) -> tuple[int, int] | None:
+        """First and last sample time of ``selector``'s series in the ten years before now (or
+        before ``near_ms`` when later): :func:`~sloanalysis.sources.prometheus.selector_span`."""
+        now = self._time("now")
+        return selector_span(self.client, selector, max(now, near_ms or now))
+
     def query(self, expr: str, at: TimeLike) -> pd.DataFrame:
         at_ms = check_time(self._time(at), "--at")
         res = self.client.instant(expr, at_ms)
@@ -394,3 +442,82 @@ class PrometheusBackend:
                 [()], np.zeros(1, np.int64), np.array([at_ms], np.int64), np.array([float(result[1])])
             )
         return _frame_from_series(parse_result_series(result))
+
+
+# -- where the data is: hints for selectors that read nothing --------------------------------
+
+
+class SpanBackend(Protocol):
+    """A backend that can say where a selector's data is (both backends above)."""
+
+    def has_samples(self, selector: str, lo_ms: int, hi_ms: int) -> bool: ...
+
+    def data_span(self, selector: str, near_ms: int | None = None) -> tuple[int, int] | None: ...
+
+
+@dataclass(frozen=True)
+class SelectorHint:
+    """A selector of an expression that reads no sample over the evaluated range.
+
+    ``selector``: as written (name and matchers); ``lo_ms``/``hi_ms``: the span it reads (range,
+    lookback, range selectors and offsets included); ``span_ms``: where its series have data (None:
+    nowhere); ``metric`` and ``metric_span_ms``: the metric name and where any series of that name
+    has data, when the selector itself has none (None: no series of that name exists)."""
+
+    selector: str
+    lo_ms: int
+    hi_ms: int
+    span_ms: tuple[int, int] | None
+    metric: str | None = None
+    metric_span_ms: tuple[int, int] | None = None
+
+
+def _display(vs: Any) -> str:
+    """A selector as people write it: ``up{job="x"}`` (no offset or ``@``)."""
+    parts = [
+        f"{m.name}{match_op(m.op)}{json.dumps(m.value, ensure_ascii=False)}"
+        for m in vs.matchers.matchers
+        if not (vs.name and m.name == METRIC_NAME)
+    ]
+    body = "{" + ",".join(parts) + "}" if parts or not vs.name else ""
+    return f"{vs.name or ''}{body}"
+
+
+def _metric_name(vs: Any) -> str | None:
+    if vs.name:
+        return str(vs.name)
+    return next(
+        (m.value for m in vs.matchers.matchers if m.name == METRIC_NAME and match_op(m.op) == "="), None
+    )
+
+
+def selectors_without_data(
+    backend: SpanBackend, expr: str, start_ms: int, end_ms: int, *, lookback_ms: int = 300_000
+) -> list[SelectorHint]:
+    """The selectors of ``expr`` that read no sample when it is evaluated over ``start_ms..end_ms``,
+    each with where its data (or its metric's) is. One presence check per selector, and for those
+    without data one or two span look-ups (:meth:`SpanBackend.data_span`)."""
+    from sloanalysis.promql.walk import selectors
+
+    shown: dict[str, str] = {}
+    names: dict[str, str | None] = {}
+    for vs in selectors(parse_expr(expr)):
+        key = selector_text(vs)
+        shown.setdefault(key, _display(vs))
+        names.setdefault(key, _metric_name(vs))
+    out = []
+    order = {key: i for i, key in enumerate(shown)}
+    ranges = needed_ranges(expr, start_ms, end_ms, lookback_ms=lookback_ms)
+    for r in sorted(ranges, key=lambda r: order.get(r.selector, len(order))):
+        if backend.has_samples(r.selector, r.lo_ms, r.hi_ms):
+            continue
+        span = backend.data_span(r.selector, end_ms)
+        metric = names.get(r.selector)
+        metric_span = span
+        if span is None and metric is not None:
+            by_name = "{" + f"{METRIC_NAME}={json.dumps(metric, ensure_ascii=False)}" + "}"
+            metric_span = span if by_name == r.selector else backend.data_span(by_name, end_ms)
+        out.append(
+            SelectorHint(shown.get(r.selector, r.selector), r.lo_ms, r.hi_ms, span, metric, metric_span)
+        )
+    return out

@@ -174,3 +174,95 @@ def test_without_a_catalog_only_structure_is_checked() -> None:
     assert lint_expr(ignoring, cat, "t")[0] == []
     # without knowing the labels, a quantile over a bucket vector is not said to lack le
     assert lint_expr("histogram_quantile(0.9, rate(x_bucket[5m]))", cat, "t")[0] == []
+
+
+# -- catalogs for any service: recording rules and server APIs -------------------------------------
+
+SHOP_STORE_LABELS = [
+    {"__name__": "http_requests_total", "code": "200", "job": "shop"},
+    {"__name__": "http_requests_total", "code": "500", "job": "shop"},
+    {"__name__": "queue_depth", "job": "shop"},
+]
+
+
+def _shop_catalog() -> Catalog:
+    store = SeriesStore()
+    for labels in SHOP_STORE_LABELS:
+        store.add(labels, [0, 15_000], [0.0, 1.0])
+    return catalog_from_store(store)
+
+
+def _lint_text(tmp_path: Path, text: str, catalog: Catalog) -> list[tuple[str, str]]:
+    path = tmp_path / "rules.yml"
+    path.write_text(text, encoding="utf-8")
+    return [(f.where, f.check) for f in lint_rules(path, catalog)]
+
+
+RECORDED = """\
+groups:
+- name: shop
+  rules:
+  - alert: ErrorRatioHigh
+    expr: shop:error_ratio:rate5m > 0.05
+    for: 5m
+  - record: shop:error_ratio:rate5m
+    expr: sum(rate(http_requests_total{code="500"}[5m])) / sum(rate(http_requests_total[5m]))
+  - record: shop:requests:rate5m
+    expr: sum by (code) (rate(http_requests_total[5m]))
+    labels: {team: web}
+  - alert: ServerErrors
+    expr: shop:requests:rate5m{code="500", team="web"} > 1
+    for: 5m
+"""
+
+
+def test_recorded_metrics_are_known_with_the_labels_they_keep(tmp_path: Path) -> None:
+    cat = _shop_catalog()
+    # Rules read metrics recorded further down the file: all known, their labels right.
+    assert _lint_text(tmp_path, RECORDED, cat) == []
+    wrong = RECORDED.replace('code="500", team="web"', 'code="404"').replace("> 0.05", "> 1.5")
+    found = _lint_text(tmp_path, wrong, cat)
+    # code keeps only the catalog's 200 and 500; the error ratio of one counter lies in [0, 1].
+    assert ("alert ServerErrors", "unknown-label-value") in found
+    assert ("alert ErrorRatioHigh", "impossible-threshold") in found
+    dropped = RECORDED.replace('{code="500", team="web"}', '{job="shop"}')  # job is aggregated away
+    assert ("alert ServerErrors", "unknown-label-value") in _lint_text(tmp_path, dropped, cat)
+    # A recorded rate is a gauge: rate() of it is an error.
+    ratey = RECORDED.replace("shop:error_ratio:rate5m > 0.05", "rate(shop:requests:rate5m[5m]) > 0")
+    assert ("alert ErrorRatioHigh", "rate-of-gauge") in _lint_text(tmp_path, ratey, cat)
+
+
+def test_recorded_metric_without_known_labels_is_known_but_unchecked(tmp_path: Path) -> None:
+    text = (
+        "groups:\n- name: g\n  rules:\n"
+        "  - record: mixed:sum\n    expr: http_requests_total + on(job) group_left queue_depth\n"
+        '  - alert: A\n    expr: mixed:sum{anything="x"} > 1\n    for: 5m\n'
+    )
+    assert _lint_text(tmp_path, text, _shop_catalog()) == []
+
+
+def test_catalog_from_server_answers() -> None:
+    from sloanalysis.rules.lint import catalog_from_server
+
+    names = ["http_requests_total", "latency_seconds_bucket", "latency_seconds_count", "queue_depth", "jobs"]
+    series = [{"__name__": "http_requests_total", "code": "200"}, {"__name__": "queue_depth"}]
+    metadata = {
+        "http_requests_total": ("counter", "Requests."),
+        "latency_seconds": ("histogram", "Latency."),
+        "queue_depth": ("gauge", "Queue depth."),
+        "jobs": ("gauge", "Job state (0=idle, 1=busy, 2=failed)"),
+    }
+    cat = catalog_from_server(names, series, metadata, scrape_interval_ms=30_000)
+    assert cat.kind("latency_seconds_count") == "counter" and cat.kind("queue_depth") == "gauge"
+    assert cat.kind("jobs") == "gauge" and cat.enums["jobs"] == {0.0: "idle", 1.0: "busy", 2.0: "failed"}
+
+    def checks(expr: str) -> set[str]:
+        return {f.check for f in lint_expr(expr, cat, "x")[0]}
+
+    assert checks('http_requests_total{code="500"}') == {"unknown-label-value"}
+    assert checks("rate(queue_depth[5m])") == {"rate-of-gauge"}
+    assert checks("rate(http_requests_total[1m])") == {"short-window"}  # 2 scrapes of 30 s
+    assert checks("nope") == {"unknown-metric"}
+    # Names whose series were not fetched are known; their labels are not checked.
+    assert checks('latency_seconds_count{any="x"}') == set()
+    assert checks("jobs > 2") == {"impossible-threshold"}

@@ -15,14 +15,32 @@ import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
 import pytest
 import yaml
-from reporting import ROOT, SEED_RULES, SLOS, rules_files, scenario_run, smoke_report, smoke_run
+from reporting import (
+    DASHBOARD,
+    DAY,
+    MIN,
+    ROOT,
+    SEED_RULES,
+    SLOS,
+    T0,
+    rules_files,
+    scenario_run,
+    smoke_report,
+    smoke_run,
+    week_store,
+    write_store_run,
+    write_web_spec,
+)
 
+from sloanalysis.cli.commands.report import NOTEBOOK_NAMES
 from sloanalysis.cli.main import main
-from sloanalysis.report.build import ReportResult
+from sloanalysis.report.build import ReportResult, build_report
+from sloanalysis.report.model import Inputs
 
 IMG = re.compile(r'<img[^>]+src="data:image/png;base64,')
 SMOKE_SCENARIO = yaml.safe_load((ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8"))
@@ -58,7 +76,16 @@ def _threshold_rules_files() -> int:
 
 def test_html_sections_and_one_embedded_figure_per_plot(report: ReportResult) -> None:
     expected = {
-        "slo_report": (["SLO table", "Error budget burn-down", "Burn rates per window", "Incidents"], 2),
+        "slo_report": (
+            [
+                "SLO table",
+                "Compliance over the range",
+                "Error budget burn-down",
+                "Burn rates per window",
+                "Incidents",
+            ],
+            2,
+        ),
         "dashboard": (["Panels and their queries"], 1),
         # a firing timeline per rules file, a Pareto front per file with threshold rules, one tried setting
         "alert_tuning": (
@@ -84,6 +111,19 @@ def test_html_sections_and_one_embedded_figure_per_plot(report: ReportResult) ->
     dashboard = _html(report, "dashboard")
     for title in ("Payout Success Rate", "Circuit Breaker Status", "System Resources"):
         assert title in dashboard
+    # Titles from the inputs: the SLO file's service, the rules files' names, the dashboard's title.
+    service = yaml.safe_load(SLOS.read_text(encoding="utf-8"))["service"]
+    assert f"SLO report: {service}</h1>" in re.sub(
+        r"<a class=\"anchor-link\".*?</a>", "", _html(report, "slo_report")
+    )
+    assert f"<title>SLO report: {service}</title>" in _html(report, "slo_report")
+    doc = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    dash_title = doc.get("dashboard", doc)["title"]
+    assert f"<title>Dashboard: {escape(dash_title)}</title>" in dashboard
+    assert f"`{SEED_RULES.name}`" not in _html(
+        report, "alert_tuning"
+    )  # rendered as code, not as raw Markdown
+    assert f"<code>{SEED_RULES.name}</code>" in _html(report, "alert_tuning")
     index = (report.out / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{n}.html"' in index for n in expected)
 
@@ -304,16 +344,21 @@ def _cli(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 def test_a_prometheus_that_does_not_answer_is_a_clear_error(mute_server: str, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    proc = _cli(["report", "--prometheus", mute_server, "--start", "1h", "--out", str(out), "--timeout", "1"])
+    slos = ["--slos", str(SLOS)]
+    proc = _cli(
+        ["report", "--prometheus", mute_server, "--start", "1h", *slos, "--out", str(out), "--timeout", "1"]
+    )
     assert proc.returncode == 2, proc.stderr
     assert "did not answer within 1 s" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
-    proc = _cli(["report", "--prometheus", closed, "--start", "1h", "--out", str(out), "--timeout", "1"])
+    proc = _cli(
+        ["report", "--prometheus", closed, "--start", "1h", *slos, "--out", str(out), "--timeout", "1"]
+    )
     assert proc.returncode == 2 and "cannot reach Prometheus" in proc.stderr, proc.stderr
-    proc = _cli(["report", "--prometheus", "127.0.0.1:9090", "--start", "1h", "--out", str(out)])
+    proc = _cli(["report", "--prometheus", "127.0.0.1:9090", "--start", "1h", *slos, "--out", str(out)])
     assert proc.returncode == 2 and "expected http://HOST:PORT" in proc.stderr, proc.stderr
 
 
@@ -447,7 +492,7 @@ def test_gates_from_rows() -> None:
         min_precision=0.5,
     )
     assert [(c.name, c.status) for c in checks] == [
-        ("A", "failed"), ("B", "failed"), ("C", "skipped"), ("D", "passed"),
+        ("A", "failed"), ("B", "failed"), ("C", "n/a"), ("D", "passed"),
     ]  # fmt: skip
     assert "recall 40% < 50%" in checks[0].message and "precision 25% < 50%" in checks[1].message
     slo = slo_checks(
@@ -456,4 +501,200 @@ def test_gates_from_rows() -> None:
             {"slo": "b", "objective": 0.99, "sli": None, "met": None},
         ]
     )
-    assert [c.status for c in slo] == ["failed", "skipped"] and "SLO a missed" in slo[0].message
+    # No data is never a pass: it fails, saying where the data is (here: nowhere in the range).
+    assert [c.status for c in slo] == ["failed", "failed"] and "SLO a missed" in slo[0].message
+    assert "no data" in slo[1].message and "have no sample" in slo[1].message
+
+
+def test_alert_gates_without_ground_truth_are_n_a_never_failed() -> None:
+    from sloanalysis.report.gates import alert_checks, failed, junit_xml, summary_markdown
+
+    rows = [
+        {"alert": "Burn", "severity": "page", "recall": None, "precision": None, "firings": 3},
+        {"alert": "Burn", "severity": "ticket", "recall": None, "precision": None, "firings": 1},
+        {"alert": "Down", "severity": "page", "recall": None, "precision": None, "firings": 0},
+    ]
+    checks = alert_checks(rows, "alerts:r.yml", min_recall=0.5, min_precision=0.5, ground_truth=False)
+    # Page and ticket alerts of one name are two gates; a name with one severity keeps its bare name.
+    assert [(c.name, c.status) for c in checks] == [
+        ("Burn (page)", "n/a"), ("Burn (ticket)", "n/a"), ("Down", "n/a"),
+    ]  # fmt: skip
+    assert failed(checks) == [] and all("no ground truth" in c.message for c in checks)
+    root = ET.fromstring(junit_xml(checks).split("\n", 1)[1])
+    assert root.get("failures") == "0" and len(root.findall(".//skipped")) == 3
+    table = [{"alert": c.name, "recall": "n/a"} for c in checks]
+    md = summary_markdown("t", [], {"r.yml": table}, checks)
+    assert "| Burn (page) | n/a | n/a |" in md and "all 3 gates passed" in md
+
+
+def test_low_coverage_fails_with_the_data_span() -> None:
+    from sloanalysis.report.gates import slo_checks
+
+    day = 86_400_000
+    start = 1_714_953_600_000  # 2024-05-06T00:00:00Z
+    row = {
+        "slo": "s", "objective": 0.99, "sli": 1.0, "met": True, "state": "low coverage", "coverage": 0.25,
+        "data_start_ms": start + 18 * 3_600_000, "data_end_ms": start + day,
+    }  # fmt: skip
+    [check] = slo_checks([row])
+    assert check.status == "failed"
+    assert "coverage" in check.message and "25%" in check.message
+    assert "2024-05-06 18:00 UTC to 2024-05-07 00:00 UTC" in check.message
+
+
+# -- any service: words from the inputs, the dashboard given, defaults, no data ---------------------
+
+NOT_FROM_THE_INPUTS = re.compile(r"\btron|\bseed\b|payout|five slos|corrected", re.IGNORECASE)
+
+
+def _text_of(page: str) -> str:
+    """A page without its embedded images (base64 can spell anything)."""
+    return re.sub(r"data:image/png;base64,[^\"']+", "", page)
+
+
+@pytest.fixture(scope="session")
+def week_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_store_run(week_store(), tmp_path_factory.mktemp("week") / "run")
+
+
+def test_another_service_s_report_takes_every_word_from_its_inputs(week_run: Path, tmp_path: Path) -> None:
+    spec = write_web_spec(tmp_path)
+    rules = tmp_path / "web-alerts.yml"
+    rules.write_text(
+        "groups:\n  - name: web\n    rules:\n      - alert: WebErrors\n"
+        '        expr: sum(rate(requests_total{code="500"}[5m])) / sum(rate(requests_total[5m])) > 0.02\n'
+        "        for: 5m\n",
+        encoding="utf-8",
+    )
+    board = tmp_path / "web-board.json"
+    board.write_text(
+        json.dumps(
+            {
+                "title": "Web at a glance",
+                "panels": [
+                    {
+                        "type": "timeseries",
+                        "title": "Requests per second",
+                        "gridPos": {"x": 0, "y": 0, "w": 24, "h": 8},
+                        "targets": [{"expr": "sum(rate(requests_total[5m]))", "legendFormat": "requests"}],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "web-report"
+    argv = ["report", "--run", str(week_run), "--slos", str(spec), "--rules", str(rules)]
+    rc = main([*argv, "--dashboard", str(board), "--out", str(out), "--quiet"])
+    assert rc == 1  # day 3 misses the SLO (tests/test_report_compliance.py)
+    pages = {name: _text_of((out / f"{name}.html").read_text(encoding="utf-8")) for name in NOTEBOOK_NAMES}
+    pages["summary.md"] = (out / "summary.md").read_text(encoding="utf-8")
+    pages["index"] = (out / "index.html").read_text(encoding="utf-8")
+    for name, text in pages.items():
+        assert not NOT_FROM_THE_INPUTS.findall(text), (name, NOT_FROM_THE_INPUTS.findall(text))
+    assert "<title>SLO report: web</title>" in pages["slo_report"]
+    assert "The 1 SLO of web in <code>web-1d.yaml</code>" in pages["slo_report"]
+    assert "<title>Alert backtest and tuning: web-alerts.yml</title>" in pages["alert_tuning"]
+    assert "<title>Dashboard: Web at a glance</title>" in pages["dashboard"]
+    assert "Requests per second" in pages["dashboard"]
+    assert pages["summary.md"].startswith("## SLO report: web (run ")
+
+
+def test_the_dashboard_page_is_left_out_without_a_dashboard_or_data(week_run: Path, tmp_path: Path) -> None:
+    spec = write_web_spec(tmp_path)
+    doc = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    panels = doc.get("dashboard", doc)["panels"]
+    queries = sum(1 for p in panels for t in p.get("targets", []) if t.get("expr"))
+    # The TRON dashboard against the web service: not one of its queries has data.
+    inputs = Inputs(run_dir=str(week_run), slos=str(spec), dashboard=str(DASHBOARD))
+    result = build_report(inputs, tmp_path / "a", notebooks=("dashboard",))
+    assert result.html == [] and not (tmp_path / "a" / "dashboard.html").exists()
+    [note] = result.notes
+    assert f"none of the {queries} panel queries of `dashboard.json`" in note
+    assert note in (tmp_path / "a" / "summary.md").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))["notes"] == [note]
+    result = build_report(
+        Inputs(run_dir=str(week_run), slos=str(spec)), tmp_path / "b", notebooks=("dashboard",)
+    )
+    assert result.html == [] and result.notes == ["Dashboard page left out: no dashboard given."]
+
+
+def test_report_defaults_to_the_project_files_for_a_run_only(tmp_path: Path) -> None:
+    from sloanalysis.cli.commands.report import inputs_from_args
+    from sloanalysis.cli.main import build_parser
+    from sloanalysis.errors import UserError
+
+    parser = build_parser()
+    run = inputs_from_args(parser.parse_args(["report", "--run", "r", "--out", "o"]))
+    assert Path(str(run.slos)).resolve() == SLOS.resolve()
+    assert Path(str(run.dashboard)).resolve() == DASHBOARD.resolve()
+    given = ["--prometheus", "http://127.0.0.1:1", "--start", "1h", "--out", "o"]
+    prom = inputs_from_args(parser.parse_args(["report", *given, "--rules", str(SEED_RULES)]))
+    assert (prom.slos, prom.dashboard, prom.rules) == (None, None, (str(SEED_RULES),))
+    with pytest.raises(UserError, match="--slos FILE or --rules FILE"):
+        inputs_from_args(parser.parse_args(["report", *given]))
+
+
+def test_no_slo_data_at_all_exits_2_and_fails_every_slo_gate(
+    week_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_web_spec(
+        tmp_path, sli={"events": {"total": 'missing_total{job="web"}', "bad": "missing_total"}}
+    )
+    out = tmp_path / "r"
+    # The dashboard page alone (left out: the TRON dashboard has no data here), so no kernel starts.
+    rc = main(
+        ["report", "--run", str(week_run), "--slos", str(spec), "--notebook", "dashboard", "--out", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert len(captured.err.strip().splitlines()) == 1 and "no SLO has a sample between" in captured.err
+    failures = [f.get("message", "") for f in ET.parse(out / "junit.xml").getroot().iter("failure")]
+    expected = "SLO web-availability: no data in its window (its SLI's series have no sample at all)"
+    assert failures == [expected]
+
+
+def test_burn_rate_plot_draws_the_generated_rules_for_a_1d_slo(tmp_path: Path) -> None:
+    """For a 1-day period generate-rules scales the 30-day windows by 1/30 with a 5m floor for long
+    and 1m for short windows, and keeps each pair's budget share: 1h/5m -> 5m/1m at 2 % x 1440 / 5 =
+    5.76; 6h/30m -> 12m/1m at 5 % x 1440 / 12 = 6; 1d/2h -> 48m/4m at 10 % x 1440 / 48 = 3;
+    3d/6h -> 2h24m/12m at 10 % x 1440 / 144 = 1 (sloanalysis/slo/rulegen.py's docstring)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sloanalysis.query import EmbeddedBackend
+    from sloanalysis.report.context import analyse_slo
+    from sloanalysis.report.plots import burn_rate_figure
+    from sloanalysis.slo.spec import load_slo_files
+
+    slo = load_slo_files([str(write_web_spec(tmp_path))], 30 * DAY)[0]
+    result = analyse_slo(slo, EmbeddedBackend(week_store()), T0, T0 + DAY, MIN)
+    assert list(result.burn_rates.columns) == ["5m", "12m", "48m", "2h24m"]
+    ax = burn_rate_figure([result], None).axes[0]
+    dashed = {
+        line.get_label(): line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"
+    }
+    assert sorted(dashed.values()) == pytest.approx([1.0, 3.0, 5.76, 6.0])
+    assert dashed["page 5m/1m: 5.76× (2% of the budget in 5m)"] == pytest.approx(5.76)
+    assert dashed["ticket 2h24m/12m: 1× (10% of the budget in 2h24m)"] == pytest.approx(1.0)
+    assert not any(abs(y - 14.4) < 1e-9 for y in dashed.values())
+
+
+def test_budget_plot_holds_the_lowest_value_of_the_table(tmp_path: Path) -> None:
+    """99.99 % over a day that holds 1.25 % errors (the week's day 3, per minute): the budget is
+    overspent 125 times, 1 - 125 = -12,400 % left; the axis goes below it and marks it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sloanalysis.query import EmbeddedBackend
+    from sloanalysis.report.context import analyse_slo
+    from sloanalysis.report.plots import burn_down_figure
+    from sloanalysis.slo.spec import load_slo_files
+
+    slo = load_slo_files([str(write_web_spec(tmp_path, objective=0.9999))], 30 * DAY)[0]
+    result = analyse_slo(slo, EmbeddedBackend(week_store()), T0 + DAY, T0 + 4 * DAY, MIN)
+    assert float(result.budget_remaining.min()) == pytest.approx(-124.0, rel=1e-9)
+    ax = burn_down_figure([result], None).axes[0]
+    low, high = ax.get_ylim()
+    assert low <= -12_400 and high >= 100 and ax.get_yscale() == "symlog"
+    assert any("min -12,400%" in t.get_text() for t in ax.texts)

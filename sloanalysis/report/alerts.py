@@ -9,6 +9,7 @@ module only presents them.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ import pandas as pd
 from sloanalysis.formatting import fmt_percent
 from sloanalysis.report import plots
 from sloanalysis.report.context import Context, html_table
+from sloanalysis.report.gates import alert_labels
 from sloanalysis.report.model import MINUTE_MS
 from sloanalysis.rules.backtest import Backtest
 from sloanalysis.rules.tuning import Tunable, evaluate_setting
@@ -36,8 +38,14 @@ __all__ = [
 # -- display --------------------------------------------------------------------------------------
 
 
-def _pct(x: Any) -> str:
-    return fmt_percent(None if x is None else float(x))
+def _pct(x: Any, na: str = "-") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return na
+    return fmt_percent(float(x))
+
+
+def _fixed(x: Any, na: str = "-") -> str:
+    return na if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.2f}"
 
 
 def _dur(ms: Any) -> str:
@@ -48,39 +56,53 @@ def _dur(ms: Any) -> str:
     )
 
 
+def _count(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else str(int(x))
+
+
 def score_table(bt: Backtest) -> pd.DataFrame:
-    """The scores of one backtest for people: one row per alert and the overall row."""
+    """The scores of one backtest for people: one row per alert (name and severity) and the overall
+    row; without ground truth the measures read ``n/a``."""
     s = bt.scores
+    na = "-" if getattr(bt, "ground_truth", True) else "n/a"
+    severity = list(s["severity"]) if "severity" in s else None
     return pd.DataFrame(
         {
-            "alert": s["alert"],
-            "incidents": s["incidents"].astype(int).astype(str),
-            "detected": s["detected"].astype(int).astype(str),
-            "recall": [_pct(x) for x in s["recall"]],
-            "precision": [_pct(x) for x in s["precision"]],
+            "alert": alert_labels(list(s["alert"]), severity),
+            "incidents": [_count(x) for x in s["incidents"]],
+            "detected": [_count(x) for x in s["detected"]],
+            "recall": [_pct(x, na) for x in s["recall"]],
+            "precision": [_pct(x, na) for x in s["precision"]],
             "detection": [_dur(x) for x in s["detection_ms"]],
-            "FP/day": [f"{x:.2f}" for x in s["fp_per_day"]],
-            "firings": s["firings"].astype(int).astype(str),
+            "FP/day": [_fixed(x, na) for x in s["fp_per_day"]],
+            "firings": [_count(x) for x in s["firings"]],
         }
     )
 
 
 def score_tables(ctx: Context) -> list[tuple[str, pd.DataFrame]]:
-    return [(f"### `{bt.path}`", score_table(bt)) for bt in ctx.backtests]
+    return [(f"### `{name}`", score_table(bt)) for name, bt in zip(_names(ctx), ctx.backtests, strict=True)]
+
+
+def _names(ctx: Context) -> list[str]:
+    """Each backtest's rules file by its name (its full path where two share a name)."""
+    from sloanalysis.report.wording import display_names
+
+    return display_names([bt.path for bt in ctx.backtests])
 
 
 def timeline_figures(ctx: Context) -> list[Figure]:
     return [
         plots.firing_timeline_figure(
-            bt.alerts, bt.alert_names, ctx.incidents, ctx.start_ms, ctx.end_ms, f"Firing timeline: {bt.path}"
+            bt.alerts, bt.alert_names, ctx.incidents, ctx.start_ms, ctx.end_ms, f"Firing timeline: {name}"
         )
-        for bt in ctx.backtests
+        for name, bt in zip(_names(ctx), ctx.backtests, strict=True)
     ]
 
 
 def pareto_figures(ctx: Context) -> list[Figure]:
     return [
-        plots.pareto_figure(ts.candidates, f"Detection time vs false positives per day: {path}")
+        plots.pareto_figure(ts.candidates, f"Detection time vs false positives per day: {Path(path).name}")
         for path, ts in ctx.tuning.items()
         if len(ts.candidates)
     ]
@@ -120,7 +142,7 @@ def _brief(row: dict[str, Any]) -> dict[str, str]:
         "recall": _pct(row["recall"]),
         "precision": _pct(row["precision"]),
         "detection": _dur(row["detection_ms"]),
-        "FP/day": f"{row['fp_per_day']:.2f}",
+        "FP/day": _fixed(row["fp_per_day"]),
         "firings": str(row["firings"]),
     }
 

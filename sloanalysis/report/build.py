@@ -69,11 +69,6 @@ NOTEBOOK_PARTS = {
     "alert_tuning": ("backtests", "tuning"),
 }
 """What each notebook draws, in the order computed (the report's parts for any other notebook)."""
-TITLES = {
-    "slo_report": "SLO report",
-    "alert_tuning": "Alert backtest and tuning",
-    "dashboard": "Grafana dashboard",
-}
 KERNEL_NAME = "tron-slo-toolkit"
 """The one kernel name of every notebook (``make install`` registers it for JupyterLab)."""
 REPORT_MARKER = ".sloanalysis-report"  # `report --out` replaces only a directory carrying it
@@ -86,11 +81,16 @@ class ReportError(UserError):
 
 @dataclass
 class ReportResult:
+    """What was written: the gates, the Markdown summary, the pages; ``no_data``: no SLO had a
+    single sample in the range (``sloanalysis report`` exits 2)."""
+
     out: Path
     checks: list[gates.Check]
     summary_md: str
     timings: dict[str, Any]
     html: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    no_data: bool = False
 
     @property
     def failed(self) -> list[gates.Check]:
@@ -252,14 +252,37 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _checks(ctx: Context, min_recall: float, min_precision: float) -> list[gates.Check]:
-    checks = gates.slo_checks(r.row for r in ctx.slo_results)
+def _has_ground_truth(ctx: Context, bt: Backtest) -> bool:
+    """The backtest's own word when it has one, else: incidents given or the run's own."""
+    own = getattr(bt, "ground_truth", None)
+    return bool(own) if own is not None else ctx.has_ground_truth
+
+
+def _checks(
+    ctx: Context, min_recall: float, min_precision: float, gate_at: gates.GateAt
+) -> list[gates.Check]:
+    checks = gates.slo_checks((r.row for r in ctx.slo_results), gate_at=gate_at)
     for bt in ctx.backtests:
-        rows = _records(bt.scores)
         checks += gates.alert_checks(
-            rows, f"alerts:{bt.path}", min_recall=min_recall, min_precision=min_precision
+            _records(bt.scores),
+            f"alerts:{bt.path}",
+            min_recall=min_recall,
+            min_precision=min_precision,
+            ground_truth=_has_ground_truth(ctx, bt),
         )
     return checks
+
+
+def _notes(ctx: Context, left_out: Sequence[str]) -> list[str]:
+    """One line each: the pages left out and why, the rules files whose alerts are not scored."""
+    notes = list(left_out)
+    notes += [gates.no_ground_truth_note(bt.path) for bt in ctx.backtests if not _has_ground_truth(ctx, bt)]
+    return notes
+
+
+def _no_data(ctx: Context) -> bool:
+    results = ctx.slo_results
+    return bool(results) and all(r.range_data_span_ms is None for r in results)
 
 
 def _alert_summary_rows(bt: Backtest) -> list[dict[str, Any]]:
@@ -294,24 +317,26 @@ def notebook_parameters(inputs: Inputs) -> dict[str, Any]:
         "rules": [str(Path(r).resolve()) for r in inputs.rules],
         "dashboard": _abs(inputs.dashboard),
         "incidents": _abs(inputs.incidents),
-        "burn_windows": [format_duration_ms(w) for w in inputs.burn_windows_ms],
+        "burn_windows": [format_duration_ms(w) for w in inputs.burn_windows_ms] or None,
         "interactive": False,
     }
 
 
 @dataclass
 class _Rendering:
-    """The notebooks being executed, and when the first one started."""
+    """The notebooks being executed, when the first one started, and why any was left out."""
 
     pages: list[Future[Path]]
     first_start: float
+    left_out: list[str] = field(default_factory=list)
 
 
 def _start_notebooks(
     pool: ThreadPoolExecutor, ctx: Context, names: Sequence[str], tmp: Path, timeout_s: float
 ) -> _Rendering:
     """Compute each notebook's parts, save them and start the notebook on them, in turn: a kernel
-    starts and draws on the other core while this process computes the next parts."""
+    starts and draws on the other core while this process computes the next parts. The dashboard
+    page is left out when there is no dashboard or none of its queries has data."""
     params = notebook_parameters(ctx.inputs)
     nb_dir = notebooks_dir()
 
@@ -325,25 +350,30 @@ def _start_notebooks(
             timeout_s=timeout_s,
         )
         page = tmp / f"{name}.html"
-        export_html(nb, page, TITLES.get(name, name))
+        export_html(nb, page, ctx.page_title(name))
         return page
 
     order = list(NOTEBOOK_PARTS)
     futures: list[Future[Path]] = []
+    left_out: list[str] = []
     first = math.inf
     for name in sorted(names, key=lambda n: order.index(n) if n in order else len(order)):
         parts = NOTEBOOK_PARTS.get(name, ("slo_results", "backtests", "tuning", "dashboard"))
         for part in parts:
             getattr(ctx, part)
+        note = ctx.dashboard_note() if name == "dashboard" else None
+        if note is not None:
+            left_out.append(note)
+            continue
         data = tmp / f"_{name}.pkl"
         ctx.save(data, parts)
         first = min(first, time.perf_counter())
         futures.append(pool.submit(render, name, data))
-    return _Rendering(futures, first)
+    return _Rendering(futures, first, left_out)
 
 
 def _summary(
-    ctx: Context, title: str, checks: list[gates.Check], pages: list[Path], gate: dict[str, float]
+    ctx: Context, title: str, checks: list[gates.Check], pages: list[Path], gate: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "title": title,
@@ -357,6 +387,7 @@ def _summary(
         "alerts": {bt.path: bt.scores.to_dict("records") for bt in ctx.backtests},
         "checks": [c.as_dict() for c in checks],
         "html": [p.name for p in pages],
+        "no_data": _no_data(ctx),
     }
 
 
@@ -366,22 +397,32 @@ def _write_outputs(
     checks: list[gates.Check],
     pages: list[Path],
     timings: dict[str, Any],
-    gate: dict[str, float],
+    gate: dict[str, Any],
+    notes: Sequence[str] = (),
 ) -> str:
     """``summary.md``, ``summary.json``, ``junit.xml`` and ``index.html`` into ``tmp``, scratch
     files removed; returns the Markdown summary."""
-    title = f"SLO report: {ctx.source}, {_fmt_time(ctx.start_ms)} to {_fmt_time(ctx.end_ms)}"
+    title = (
+        f"{ctx.page_title('slo_report')} ({ctx.source}, {_fmt_time(ctx.start_ms)} to {_fmt_time(ctx.end_ms)})"
+    )
     alert_tables = {bt.path: _alert_summary_rows(bt) for bt in ctx.backtests}
-    notes = [f"HTML: {', '.join(p.name for p in pages)}"]
-    summary_md = gates.summary_markdown(title, _records(ctx.slo_table()), alert_tables, checks, notes=notes)
-    summary = {**_summary(ctx, title, checks, pages, gate), "timings": timings}
+    lines = [f"HTML: {', '.join(p.name for p in pages)}", *(f"- {n}" for n in notes)]
+    summary_md = gates.summary_markdown(
+        title,
+        _records(ctx.slo_table()),
+        alert_tables,
+        checks,
+        notes=lines,
+        compliance_table=_records(ctx.compliance_table()),
+    )
+    summary = {**_summary(ctx, title, checks, pages, gate), "notes": list(notes), "timings": timings}
     (tmp / "summary.md").write_text(summary_md, encoding="utf-8")
     (tmp / "summary.json").write_text(
         json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
     (tmp / "junit.xml").write_text(gates.junit_xml(checks, time_s=timings["total_s"]), encoding="utf-8")
     (tmp / "index.html").write_text(
-        _index_html(title, summary_md, [(p.name, TITLES.get(p.stem, p.stem)) for p in pages]),
+        _index_html(title, summary_md, [(p.name, ctx.page_title(p.stem)) for p in pages]),
         encoding="utf-8",
     )
     for leftover in tmp.glob("_*.pkl"):
@@ -409,6 +450,7 @@ def build_report(
     *,
     min_recall: float = 0.5,
     min_precision: float = 0.5,
+    gate_at: gates.GateAt = "range",
     notebooks: Sequence[str] = NOTEBOOKS,
     parallel: int = 3,
     timeout_s: float = 600.0,
@@ -416,7 +458,9 @@ def build_report(
 ) -> ReportResult:
     """Compute, execute, export and write the report into ``out`` (replaced atomically).
 
-    ``progress`` hears a word after the data is computed and after each notebook is rendered."""
+    ``gate_at``: ``range`` (an SLO missed anywhere in the range fails) or ``end`` (only at the
+    range's end; :mod:`~sloanalysis.report.gates`). ``progress`` hears a word after the data is
+    computed and after each notebook is rendered."""
     t0 = time.perf_counter()
     check_inputs(inputs)
     nb_dir = notebooks_dir()
@@ -429,7 +473,7 @@ def build_report(
     pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(notebooks))))
     try:
         rendering = _start_notebooks(pool, ctx, notebooks, staged.path, timeout_s)
-        checks = _checks(ctx, min_recall, min_precision)
+        checks = _checks(ctx, min_recall, min_precision, gate_at)
         t_compute_done = time.perf_counter()
         if progress is not None:
             progress("data")
@@ -447,11 +491,13 @@ def build_report(
             "compute_parts_s": dict(ctx.timings),
             "total_s": time.perf_counter() - t0,
         }
-        gate = {"min_recall": min_recall, "min_precision": min_precision}
-        summary_md = _write_outputs(staged.path, ctx, checks, pages, timings, gate)
+        gate = {"min_recall": min_recall, "min_precision": min_precision, "gate_at": gate_at}
+        notes = _notes(ctx, rendering.left_out)
+        summary_md = _write_outputs(staged.path, ctx, checks, pages, timings, gate, notes)
         staged.commit()
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         staged.discard()
         raise
-    return ReportResult(out_path, checks, summary_md, timings, [out_path / p.name for p in pages])
+    pages_out = [out_path / p.name for p in pages]
+    return ReportResult(out_path, checks, summary_md, timings, pages_out, notes, _no_data(ctx))

@@ -14,7 +14,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from sloanalysis.dashboard import PanelData, evaluate_dashboard, load_dashboard
 from sloanalysis.durations import format_duration_human
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import fmt_number, fmt_percent
-from sloanalysis.query import EmbeddedBackend, parse_duration, parse_time
+from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_duration, parse_time
+from sloanalysis.report import wording
+from sloanalysis.report.compliance import compliance, describe_windows
 from sloanalysis.report.model import (
-    BURN_WINDOWS_MS,
     DAY_MS,
     DEFAULT_PERIOD_MS,
     MINUTE_MS,
@@ -43,8 +44,9 @@ from sloanalysis.rules.backtest import Backtest, backtest
 from sloanalysis.rules.model import RuleGroup, load_rules
 from sloanalysis.rules.tuning import TuneSet, sweep
 from sloanalysis.slo.budget import QueryBackend, burn_rate_series, measure
+from sloanalysis.slo.rulegen import burn_windows
 from sloanalysis.slo.spec import SLO, load_slo_files
-from sloanalysis.slo.status import rolling_budget_remaining, slo_status
+from sloanalysis.slo.status import rolling_budget_remaining, sli_data_span, slo_status
 from sloanalysis.sources.prometheus import fetch_expressions
 from sloanalysis.sources.rundir import INCIDENT_COLUMNS, load_incidents, load_run
 
@@ -61,6 +63,7 @@ __all__ = [
     "open_context",
     "project_defaults",
     "project_path",
+    "rule_windows_ms",
 ]
 
 NOTEBOOK_PARAMETERS = (
@@ -119,9 +122,14 @@ def _iso(ms: int) -> str:
     return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
 
 
-def load_dataset(inputs: Inputs, expressions: Callable[[], Sequence[str]]) -> Dataset:
+def load_dataset(
+    inputs: Inputs,
+    expressions: Callable[[], Sequence[str]],
+    slos: Callable[[], Sequence[SLO]] = list,
+) -> Dataset:
     """Samples from the run directory, or from the server: the raw samples that ``expressions``
-    read over the range, fetched once so that every analysis runs on the embedded engine."""
+    read over the range, fetched once so that every analysis runs on the embedded engine. A server
+    without any of them in the range is an error that says where the ``slos``' data is."""
     if (inputs.run_dir is None) == (inputs.prometheus_url is None):
         raise UserError("give exactly one of a run directory and a Prometheus URL")
     if inputs.run_dir is not None:
@@ -139,13 +147,41 @@ def load_dataset(inputs: Inputs, expressions: Callable[[], Sequence[str]]) -> Da
     if store.time_range() is None:
         raise UserError(
             f"Prometheus at {inputs.prometheus_url} has no samples for these queries between "
-            f"{_iso(start)} and {_iso(end)}"
+            f"{_iso(start)} and {_iso(end)}{_where_the_data_is(inputs, slos(), end)}"
         )
     incidents = load_incidents(inputs.incidents) if inputs.incidents else _empty_incidents()
     return Dataset(store, _clip_incidents(incidents, start, end), start, end)
 
 
+def server_data_span(inputs: Inputs, slos: Sequence[SLO], near_ms: int) -> tuple[int, int] | None:
+    """Where the SLIs' series have samples on the server (first and last, over all ``slos``)."""
+    if not inputs.prometheus_url or not slos:
+        return None
+    backend = PrometheusBackend(inputs.prometheus_url, timeout=inputs.timeout_s)
+    try:
+        spans = [sp for slo in slos if (sp := sli_data_span(slo, backend, near_ms)) is not None]
+    finally:
+        backend.close()
+    return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
+
+
+def _where_the_data_is(inputs: Inputs, slos: Sequence[SLO], near_ms: int) -> str:
+    try:
+        span = server_data_span(inputs, slos, near_ms)
+    except UserError:  # a hint only: the error it adds to stays the one reported
+        return ""
+    if span is None:
+        return "; the SLIs' series have no sample on the server at all" if slos else ""
+    return f"; the SLIs' data spans {_iso(span[0])} to {_iso(span[1])}"
+
+
 # -- SLOs -----------------------------------------------------------------------------------------
+
+
+def rule_windows_ms(slo: SLO) -> list[int]:
+    """The long windows of the burn-rate alerts ``sloanalysis generate-rules`` writes for the SLO's
+    period (:func:`~sloanalysis.slo.rulegen.burn_windows`), shortest first."""
+    return sorted({w.long_ms for w in burn_windows(slo.period_ms)})
 
 
 def analyse_slo(
@@ -154,28 +190,31 @@ def analyse_slo(
     start_ms: int,
     end_ms: int,
     step_ms: int,
-    burn_windows_ms: Sequence[int] = BURN_WINDOWS_MS,
+    burn_windows_ms: Sequence[int] = (),
 ) -> SLOResult:
-    """The status of one SLO at ``end_ms`` (the ``sloanalysis slo`` row) and its per-step series
-    over the range: budget left over the trailing period, burn rate over each window that is
-    shorter than the period and no shorter than a step."""
+    """The status of one SLO at ``end_ms`` (the ``sloanalysis slo`` row), its per-step series over
+    the range (budget left over the trailing period; burn rate over each window that is shorter
+    than the period and no shorter than a step: ``burn_windows_ms``, or by default the alert
+    windows of :func:`rule_windows_ms`) and its compliance over the whole range."""
     status = slo_status(slo, backend, start_ms, end_ms, step_ms)
     frame = measure(slo, backend, start_ms, end_ms, step_ms)
-    windows = [w for w in burn_windows_ms if step_ms <= w < slo.period_ms]
+    wanted = burn_windows_ms or rule_windows_ms(slo)
+    windows = [w for w in wanted if step_ms <= w < slo.period_ms]
     burn = pd.DataFrame(
         {format_duration_human(w): burn_rate_series(frame, slo.objective, w) for w in windows},
         index=frame.index,
     )
     remaining = rolling_budget_remaining(frame, slo.objective, slo.period_ms)
-    return SLOResult(status, frame, remaining, burn)
+    return SLOResult(status, frame, remaining, burn, compliance(status, frame, backend, start_ms))
 
 
-def _budget_pct(ratio: float) -> str:
+def _budget_pct(ratio: float | None) -> str:
     return fmt_percent(ratio)
 
 
 def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
-    """A status row for people (``no data`` where the window has no SLI or no sample)."""
+    """A status row for people (``no data`` where the window has no SLI or no sample; ``met`` says
+    yes, NO, no data or low coverage)."""
 
     def known(value: Any, fmt: Callable[[Any], str]) -> str:
         return "no data" if value is None else fmt(value)
@@ -187,11 +226,36 @@ def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
         "period": format_duration_human(row["period_ms"]),
         "window": format_duration_human(row["window_ms"]),
         "SLI": known(row["sli"], lambda x: fmt_percent(x, 6)),
-        "met": known(row["met"], lambda x: "yes" if x else "NO"),
+        "met": {"met": "yes", "missed": "NO"}.get(str(row.get("state")), str(row.get("state"))),
+        "coverage": known(row.get("coverage"), lambda x: fmt_percent(x, 4)),
         "budget left": known(row["budget_remaining_ratio"], _budget_pct),
         "left (amount)": known(row["budget_remaining"], lambda x: f"{fmt_number(x)} {unit}"),
         "burn (1h)": known(row["burn_rate_current"], fmt_number),
         "exhausted in": known(row["time_to_exhaustion_ms"], format_duration_human),
+    }
+
+
+def _fmt_minute(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M")
+
+
+def _compliance_display_row(result: SLOResult) -> dict[str, str]:
+    c = result.compliance
+    assert c is not None
+    worst = c.worst
+    if c.method == "periods":
+        missed = f"{len(c.missed)} of {len(c.windows)}"
+    else:
+        missed = "-" if worst is None else ("yes" if worst.met is False else "no")
+    return {
+        "SLO": result.slo.name,
+        "assessed": describe_windows(c),
+        "missed": missed,
+        "worst budget left": "no data" if worst is None else fmt_percent(worst.budget_remaining_ratio, 4),
+        "worst SLI": "no data" if worst is None else fmt_percent(worst.sli, 6),
+        "worst window (UTC)": "-"
+        if worst is None
+        else f"{_fmt_minute(worst.start_ms)} to {_fmt_minute(worst.end_ms)}",
     }
 
 
@@ -212,7 +276,7 @@ class Context:
     def dataset(self) -> Dataset:
         if self._dataset is None:
             t0 = time.perf_counter()
-            self._dataset = load_dataset(self.inputs, self.expressions)
+            self._dataset = load_dataset(self.inputs, self.expressions, lambda: self.slo_specs)
             self.timings["load"] = time.perf_counter() - t0
             self._parts.setdefault("range", (self._dataset.start_ms, self._dataset.end_ms))
             self._parts.setdefault("incidents", self._dataset.incidents)
@@ -229,6 +293,15 @@ class Context:
     @property
     def incidents(self) -> pd.DataFrame:
         return self._get("incidents", lambda: self.dataset.incidents)
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """Incidents were given, or the run directory brought its own."""
+        return bool(self.inputs.incidents or self.inputs.run_dir)
+
+    def _truth(self) -> pd.DataFrame | None:
+        """The incidents to score alerts against; None without ground truth (scores are n/a)."""
+        return self.dataset.incidents if self.has_ground_truth else None
 
     @property
     def source(self) -> str:
@@ -272,13 +345,29 @@ class Context:
             backend = EmbeddedBackend(ds.store)
             step = slo_step_ms(ds.start_ms, ds.end_ms)
             windows = self.inputs.burn_windows_ms
-            return [analyse_slo(s, backend, ds.start_ms, ds.end_ms, step, windows) for s in self.slo_specs]
+            results = [analyse_slo(s, backend, ds.start_ms, ds.end_ms, step, windows) for s in self.slo_specs]
+            return [self._with_server_span(r) for r in results]
 
         return self._get("slo_results", compute)
+
+    def _with_server_span(self, result: SLOResult) -> SLOResult:
+        """An SLO without (enough) data read from a server: where its data is on the server (the
+        fetched samples cover the range only)."""
+        if not self.inputs.prometheus_url or result.state not in ("no data", "low coverage"):
+            return result
+        if "data_span_ms" not in getattr(result.status, "__dataclass_fields__", {}):
+            return result
+        span = server_data_span(self.inputs, [result.slo], self.end_ms)
+        return replace(result, status=replace(result.status, data_span_ms=span))
 
     def slo_table(self) -> pd.DataFrame:
         """The SLO table for display: objective, window, SLI, met, budget left, burn (1h)."""
         return pd.DataFrame([_slo_display_row(r.row) for r in self.slo_results])
+
+    def compliance_table(self) -> pd.DataFrame:
+        """Per SLO over the whole range: the windows assessed, how many were missed, the least
+        budget left and where (:mod:`~sloanalysis.report.compliance`)."""
+        return pd.DataFrame([_compliance_display_row(r) for r in self.slo_results if r.compliance])
 
     # -- alerts
     @property
@@ -287,13 +376,20 @@ class Context:
         return self._get("rule_groups", lambda: {p: load_rules(p) for p in self.inputs.rules})
 
     @property
+    def ground_truth(self) -> pd.DataFrame | None:
+        """The incidents to score alerts against; None without ground truth (no incidents file
+        and no run directory)."""
+        has = self.inputs.incidents is not None or self.inputs.run_dir is not None
+        return self.incidents if has else None
+
+    @property
     def backtests(self) -> list[Backtest]:
         """The backtest of each rules file, without its evaluation (a saved context carries no samples)."""
 
         def compute() -> list[Backtest]:
             ds = self.dataset
             return [
-                backtest(groups, ds.store, ds.incidents, ds.start_ms, ds.end_ms, path=p).detached()
+                backtest(groups, ds.store, self.ground_truth, ds.start_ms, ds.end_ms, path=p).detached()
                 for p, groups in self.rule_groups.items()
             ]
 
@@ -307,7 +403,7 @@ class Context:
             ds = self.dataset
             shared: dict[Any, Any] = {}
             return {
-                p: sweep(p, groups, ds.store, ds.incidents, ds.start_ms, ds.end_ms, shared)
+                p: sweep(p, groups, ds.store, self.ground_truth, ds.start_ms, ds.end_ms, shared)
                 for p, groups in self.rule_groups.items()
             }
 
@@ -326,6 +422,29 @@ class Context:
 
         return self._get("dashboard", compute)
 
+    @property
+    def dashboard_title(self) -> str:
+        """The dashboard's own title (read from its file; no data needed)."""
+
+        def read() -> str:
+            return load_dashboard(self.inputs.dashboard)[0] if self.inputs.dashboard else ""
+
+        return str(self._get("dashboard_title", read))
+
+    def dashboard_note(self) -> str | None:
+        """Why there is no dashboard to draw (none given, or no panel query with data); None when
+        there is one."""
+        title, panels = self.dashboard
+        return wording.dashboard_note(self.inputs, title, panels)
+
+    # -- prose
+    def page_title(self, page: str) -> str:
+        return wording.page_title(page, self.inputs, self.slo_specs, self.dashboard_title)
+
+    def page_intro(self, page: str) -> str:
+        """The page's title and opening paragraph (Markdown), from the inputs."""
+        return wording.page_intro(page, self.inputs, self.slo_specs, self.dashboard_title)
+
     # -- persistence
     def compute_all(self) -> None:
         _ = self.slo_results, self.backtests, self.tuning, self.dashboard
@@ -333,8 +452,8 @@ class Context:
     def save(self, path: str | os.PathLike[str], parts: Sequence[str] | None = None) -> None:
         """Pickle the computed parts, or only ``parts`` (never the samples: a notebook reloads them
         only if it needs what was not saved)."""
-        _ = self.start_ms, self.incidents
-        base = ("range", "incidents", "slo_specs")
+        _ = self.start_ms, self.incidents, self.slo_specs, self.dashboard_title
+        base = ("range", "incidents", "slo_specs", "dashboard_title")
         keep = (
             self._parts if parts is None else {k: v for k, v in self._parts.items() if k in (*base, *parts)}
         )
@@ -353,8 +472,8 @@ def _opt(value: Any) -> str | None:
 
 
 def _windows_ms(windows: Sequence[str | int] | None) -> tuple[int, ...]:
-    if windows is None:
-        return BURN_WINDOWS_MS
+    if not windows:
+        return ()
     out = tuple(parse_duration(w) for w in windows)
     if not out or any(w <= 0 for w in out):
         raise UserError(f"burn windows must be positive durations, got {list(windows)!r}")
@@ -379,8 +498,8 @@ def open_context(
 
     Paths are taken as given (relative ones from the working directory); rules files that do not
     exist are left out (the corrected rules may not have been written yet). ``burn_windows``:
-    durations (``"5m"``, ``"1h"``, or milliseconds) of the burn-rate plots; default the SRE
-    workbook's 5m, 30m, 1h, 6h, 1d and 3d."""
+    durations (``"5m"``, ``"1h"``, or milliseconds) of the burn-rate plots; default, per SLO,
+    the windows of the alerts ``sloanalysis generate-rules`` writes for its period."""
     if data:
         return Context.load(data)
     rules_t = (rules,) if isinstance(rules, str) else tuple(rules)
@@ -426,12 +545,13 @@ def project_defaults(
     params: Mapping[str, Any], start: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
     """``params`` with ``run_dir``, ``slos``, ``rules`` and ``dashboard`` filled in where None from the
-    project found by :func:`find_project` (``run_dir`` only without a ``prometheus_url``; of the
-    rules files, those that exist). Nothing to fill in: ``params`` as they are."""
+    project found by :func:`find_project` (of the rules files, those that exist). With a
+    ``prometheus_url`` nothing is filled in: a server holds the user's own service, so only the
+    files given apply. Nothing to fill in: ``params`` as they are."""
     out = dict(params)
-    wanted: list[str] = [k for k in ("slos", "rules", "dashboard") if k in out and out[k] is None]
-    if "run_dir" in out and out["run_dir"] is None and not out.get("prometheus_url"):
-        wanted.append("run_dir")
+    if out.get("prometheus_url"):
+        return out
+    wanted: list[str] = [k for k in ("run_dir", "slos", "rules", "dashboard") if k in out and out[k] is None]
     if not wanted:
         return out
     root = find_project(start)
@@ -451,16 +571,19 @@ def project_defaults(
     return out
 
 
-def notebook_context(namespace: Mapping[str, Any]) -> Context:
+def notebook_context(namespace: Mapping[str, Any], page: str | None = None) -> Context:
     """The context of a report notebook from its parameters cell (pass ``globals()``): the
     precomputed one when ``data`` is set (``sloanalysis report``), else a fresh one with the
-    project's own files for parameters left None (:func:`project_defaults`). Shows the header line."""
+    project's own files for parameters left None (:func:`project_defaults`). Shows the page's
+    title and opening paragraph (``page``: a report page's name) and the header line."""
     from IPython.display import Markdown, display  # notebooks only: the CLI never imports IPython
 
     params = {k: namespace.get(k) for k in NOTEBOOK_PARAMETERS}
     if not params["data"]:
         params = project_defaults(params)
     ctx = open_context(**{k: v for k, v in params.items() if v is not None})
+    if page is not None:
+        display(Markdown(ctx.page_intro(page)))
     display(Markdown(header_markdown(ctx)))
     return ctx
 

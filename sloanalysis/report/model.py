@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sloanalysis.durations import format_duration_human
+from sloanalysis.report.compliance import Compliance
 from sloanalysis.slo.spec import SLO
 from sloanalysis.slo.status import SLOStatus
 from sloanalysis.store import SeriesStore
 
 __all__ = [
-    "BURN_WINDOWS_MS",
     "CURRENT_MS",
     "DAY_MS",
     "HOUR_MS",
@@ -32,8 +32,6 @@ __all__ = [
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-BURN_WINDOWS_MS = (5 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS, 3 * DAY_MS)
-"""The SRE workbook's multiwindow burn-rate windows (those shorter than an SLO's period are drawn)."""
 CURRENT_MS = HOUR_MS
 """The trailing window whose burn rate is "current", as in ``sloanalysis slo``."""
 DEFAULT_PERIOD_MS = 30 * DAY_MS
@@ -54,7 +52,8 @@ class Inputs:
 
     Exactly one of ``run_dir`` and ``prometheus_url``. ``start``/``end``: RFC 3339, unix seconds, or
     a duration before the end (``7d``); default the run's whole span, or the last day of a server.
-    ``burn_windows_ms``: the windows of the burn-rate plots.
+    ``burn_windows_ms``: the windows of the burn-rate plots; empty (the default): per SLO, the
+    long windows of the alerts ``sloanalysis generate-rules`` writes for its period.
     """
 
     run_dir: str | None = None
@@ -66,7 +65,7 @@ class Inputs:
     dashboard: str | None = None
     incidents: str | None = None
     timeout_s: float = 10.0
-    burn_windows_ms: tuple[int, ...] = BURN_WINDOWS_MS
+    burn_windows_ms: tuple[int, ...] = ()
 
     def describe(self) -> str:
         return f"run {self.run_dir}" if self.run_dir else f"Prometheus {self.prometheus_url}"
@@ -84,21 +83,47 @@ class Dataset:
 
 @dataclass
 class SLOResult:
-    """One SLO: its status at the range's end (the table row) and its per-step series over the range:
-    the measured amounts, the budget left over the trailing period, the burn rate per window."""
+    """One SLO: its status at the range's end (the table row), its per-step series over the range
+    (the measured amounts, the budget left over the trailing period, the burn rate per window) and
+    its compliance over the whole range."""
 
     status: SLOStatus
     frame: pd.DataFrame
     budget_remaining: pd.Series
     burn_rates: pd.DataFrame
+    compliance: Compliance | None = None
 
     @property
     def slo(self) -> SLO:
         return self.status.slo
 
     @property
+    def state(self) -> str:
+        """``met``, ``missed``, ``no data`` or ``low coverage`` (:class:`SLOStatus`)."""
+        return str(getattr(self.status, "state", "no data" if self.status.sli is None else "met"))
+
+    @property
+    def range_data_span_ms(self) -> tuple[int, int] | None:
+        """The first and last step of the range with a sample of the SLI (None: not one)."""
+        if "present" not in self.frame:
+            return None
+        present = self.frame["present"].to_numpy(dtype=bool)
+        if not present.any():
+            return None
+        ms = pd.DatetimeIndex(self.frame.index).as_unit("ms").asi8[present]
+        return int(ms[0]), int(ms[-1])
+
+    @property
     def row(self) -> dict[str, object]:
-        return self.status.row()
+        """The status row (``sloanalysis slo``'s keys: ``state``, ``coverage``, where the SLI's data
+        is) plus the compliance over the range."""
+        row = dict(self.status.row())
+        row.setdefault("state", self.state)
+        row.setdefault("coverage", getattr(self.status, "coverage", None))
+        if "data_start_ms" not in row:  # a status without its own word on where the data is
+            row["data_start_ms"], row["data_end_ms"] = self.range_data_span_ms or (None, None)
+        row["compliance"] = None if self.compliance is None else self.compliance.as_dict()
+        return row
 
     @property
     def period_label(self) -> str:

@@ -25,9 +25,13 @@ from sloanalysis.dashboard import (
     map_value,
     threshold_color,
 )
+from sloanalysis.durations import format_duration_human
+from sloanalysis.formatting import fmt_percent
 from sloanalysis.report.model import SLOResult
+from sloanalysis.slo.rulegen import BurnWindow, burn_windows
 
 __all__ = [
+    "alert_thresholds",
     "burn_down_figure",
     "burn_rate_figure",
     "dashboard_figure",
@@ -37,7 +41,9 @@ __all__ = [
 ]
 
 INCIDENT_COLOR = "#d62728"
-BURN_THRESHOLDS = ((14.4, "page: 2% of a 30d budget in 1h"), (6.0, "page: 5% in 6h"), (1.0, "sustainable"))
+LINEAR_BUDGET_PCT = 200.0
+"""Budget plots are linear down to -200 %; further down the axis turns symmetric-log (linear
+within ±100 %) so that the lowest value in the table is on the plot."""
 
 
 def _utc(ms: np.ndarray | Sequence[int]) -> np.ndarray:
@@ -110,25 +116,58 @@ def _incident_legend(ax: Any, incidents: pd.DataFrame | None) -> None:
 # -- SLOs -------------------------------------------------------------------------------------
 
 
+def _budget_axis(ax: Any, x: np.ndarray, pct: np.ndarray) -> None:
+    """Limits that hold every value (symlog below -200 %) and the minimum annotated when negative."""
+    finite = np.isfinite(pct)
+    if not finite.any():
+        ax.set_ylim(-5.0, 105.0)
+        return
+    i = int(np.flatnonzero(finite)[np.argmin(pct[finite])])
+    low = float(pct[i])
+    if low < -LINEAR_BUDGET_PCT:
+        ax.set_yscale("symlog", linthresh=100.0)
+        ax.set_ylim(low * 1.5, 105.0)
+    else:
+        ax.set_ylim(min(-5.0, low - 5.0), 105.0)
+    if low < 0:
+        ax.plot([x[i]], [low], "v", color="black", ms=5)
+        ax.annotate(
+            f"min {fmt_percent(low / 100)}, {pd.Timestamp(x[i]).strftime('%Y-%m-%d %H:%M')}",
+            xy=(x[i], low),
+            xytext=(4, 2),
+            textcoords="offset points",
+            fontsize=7,
+            va="bottom",
+        )
+
+
+def _verdict(res: SLOResult) -> str:
+    """The state at the end, and the misses over the range when there were any."""
+    c = res.compliance
+    if c is None or not c.missed or res.state not in ("met", "missed"):
+        return res.state
+    where = (
+        f"in {len(c.missed)} of {len(c.windows)} periods" if c.method == "periods" else "in a rolling window"
+    )
+    return f"{res.state} at the end, missed {where}"
+
+
 def burn_down_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | None) -> Figure:
-    """Error budget remaining over each SLO's rolling period, one panel per SLO."""
+    """Error budget remaining over each SLO's rolling period, one panel per SLO; the y axis holds
+    every value (symmetric-log below -200 %), the minimum is marked when negative."""
     n = max(len(results), 1)
     fig, axes = plt.subplots(n, 1, figsize=(12, 2.1 * n + 0.8), sharex=True, squeeze=False)
     for ax, res in zip(axes[:, 0], results, strict=False):
         remaining = res.budget_remaining
         x = _x(remaining.index)
-        ax.plot(x, remaining.to_numpy() * 100, color="#1f77b4", lw=1.2, label="budget left")
+        pct = remaining.to_numpy(dtype=np.float64) * 100
+        ax.plot(x, pct, color="#1f77b4", lw=1.2, label="budget left")
         ax.axhline(0, color="black", lw=0.8)
-        ax.fill_between(
-            x, remaining.to_numpy() * 100, 0, where=remaining.to_numpy() < 0, color="red", alpha=0.3
-        )
-        finite = remaining.to_numpy()[np.isfinite(remaining.to_numpy())]
-        low = min(-5.0, float(finite.min()) * 100 - 5) if finite.size else -5.0
-        ax.set_ylim(max(low, -205.0), 105)
-        met = res.row.get("met")
-        verdict = "no data" if met is None else ("met" if met else "MISSED")
+        ax.fill_between(x, pct, 0, where=pct < 0, color="red", alpha=0.3)
+        _budget_axis(ax, x, pct)
+        objective = f"objective {res.slo.objective * 100:g}% over {res.period_label}"
         ax.set_title(
-            f"{res.slo.name}: objective {res.slo.objective * 100:g}% over {res.period_label} ({verdict})",
+            f"{res.slo.name}: {objective} ({_verdict(res)})",
             fontsize=10,
             loc="left",
         )
@@ -141,37 +180,50 @@ def burn_down_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | Non
     return fig
 
 
+def alert_thresholds(period_ms: int) -> list[BurnWindow]:
+    """The burn-rate alert pairs ``sloanalysis generate-rules`` writes for an SLO of this period
+    (:func:`~sloanalysis.slo.rulegen.burn_windows`): the plot's thresholds."""
+    return burn_windows(period_ms)
+
+
+def _threshold_label(w: BurnWindow) -> str:
+    long, short = format_duration_human(w.long_ms), format_duration_human(w.short_ms)
+    share = fmt_percent(w.budget_fraction)
+    return f"{w.severity} {long}/{short}: {w.factor:.3g}× ({share} of the budget in {long})"
+
+
 def burn_rate_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | None) -> Figure:
-    """Burn rate over each window (log scale), with the SRE workbook's paging thresholds."""
+    """Burn rate over each window (log scale), with the thresholds of the burn-rate alerts
+    ``generate-rules`` writes for the SLO's period (dashed, in the colour of their long window)."""
     n = max(len(results), 1)
     fig, axes = plt.subplots(n, 1, figsize=(12, 2.3 * n + 0.8), sharex=True, squeeze=False)
     for ax, res in zip(axes[:, 0], results, strict=False):
         x = _x(res.burn_rates.index)
+        colors: dict[str, Any] = {}
         for col in res.burn_rates.columns:
             px, py = _peaks(x, res.burn_rates[col].clip(lower=1e-3).to_numpy())
-            ax.plot(px, py, lw=0.9, label=f"{col} window")
-        for value, text in BURN_THRESHOLDS:
-            ax.axhline(value, color="grey", ls="--", lw=0.7)
-            ax.annotate(
-                f"{value:g}: {text}",
-                xy=(1.0, value),
-                xycoords=("axes fraction", "data"),
-                xytext=(-2, 2),
-                textcoords="offset points",
-                fontsize=7,
-                color="grey",
-                ha="right",
-            )
+            (line,) = ax.plot(px, py, lw=0.9, label=f"{col} window")
+            colors[col] = line.get_color()
+        for w in alert_thresholds(res.slo.period_ms):
+            color = colors.get(format_duration_human(w.long_ms), "grey")
+            ax.axhline(w.factor, color=color, ls="--", lw=0.8, label=_threshold_label(w))
+        ax.axhline(1.0, color="grey", ls=":", lw=0.8, label="1: spends the budget over the period")
         ax.set_yscale("log")
         ax.set_ylim(1e-2, max(1000.0, float(np.nanmax(res.burn_rates.to_numpy(), initial=1.0)) * 1.5))
         ax.set_title(
-            f"{res.slo.name} (error budget {(1 - res.slo.objective) * 100:.3g}%)", fontsize=10, loc="left"
+            f"{res.slo.name} (error budget {(1 - res.slo.objective) * 100:.3g}% over {res.period_label})",
+            fontsize=10,
+            loc="left",
         )
         ax.set_ylabel("burn rate")
         _time_axis(ax)
         shade_incidents(ax, incidents)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.suptitle("Burn rate per window (1 spends the budget exactly over the period)", fontsize=12)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    fig.suptitle(
+        "Burn rate per window; dashed: the generated alerts' thresholds (page or ticket when both windows "
+        "of a pair are above)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 

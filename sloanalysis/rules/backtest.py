@@ -27,13 +27,23 @@ from sloanalysis.promql.parse import parse
 from sloanalysis.promql.walk import longest_window_ms
 from sloanalysis.rules.manager import RuleEvaluation, evaluate_rules
 from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup
-from sloanalysis.rules.scoring import DEFAULT_SLI, BudgetSLI, incident_rows, score
+from sloanalysis.rules.scoring import (
+    DEFAULT_SLI,
+    AlertId,
+    BudgetSLI,
+    alert_identity,
+    expects,
+    incident_rows,
+    score,
+)
 from sloanalysis.store import SeriesStore
 
 __all__ = [
     "FALSE_POSITIVE",
+    "NO_GROUND_TRUTH",
     "Backtest",
     "EvalSettings",
+    "alert_identities",
     "alert_names",
     "backtest",
     "evaluation_span",
@@ -46,7 +56,9 @@ __all__ = [
 ]
 
 FALSE_POSITIVE = "FALSE POSITIVE"
-"""The ``incident`` of a firing interval that overlaps no incident listing its alert."""
+"""The ``incident`` of a firing interval that overlaps no incident expecting its alert."""
+NO_GROUND_TRUTH = "n/a"
+"""The ``incident`` of every firing interval when there is no ground truth."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +77,17 @@ class Backtest:
     """The outcome of :func:`backtest`.
 
     ``alerts`` is :attr:`RuleEvaluation.alerts` (one row per activation); ``scores`` one row per
-    alert plus the ``(overall)`` row; ``pairs`` one row per (incident, alert it lists);
-    ``firings`` one dict per firing interval (see :func:`firing_rows`). ``evaluation`` is None
-    once :meth:`detached` (it holds the samples, which a saved report must not carry).
+    alert identity (columns ``alert`` and ``severity``) plus the ``(overall)`` row; ``pairs`` one
+    row per (incident, alert it expects); ``firings`` one dict per firing interval (see
+    :func:`firing_rows`). ``ground_truth``: False when scored without incidents (no incidents file
+    and no run directory): precision, recall and false positives are then None ("n/a").
+    ``evaluation`` is None once :meth:`detached` (it holds the samples, which a saved report must
+    not carry).
     """
 
     groups: list[RuleGroup]
     alert_names: list[str]
+    alert_ids: list[AlertId]
     evaluation: RuleEvaluation | None
     alerts: pd.DataFrame
     scores: pd.DataFrame
@@ -82,6 +98,7 @@ class Backtest:
     interval_ms: int
     warnings: list[str] = field(default_factory=list)
     sli_name: str = DEFAULT_SLI.name
+    ground_truth: bool = True
     path: str = ""
     """Where the rules came from (a file, or files joined by ``, ``), for display."""
 
@@ -93,20 +110,20 @@ class Backtest:
 def backtest(
     groups: Sequence[RuleGroup],
     store: SeriesStore,
-    incidents: pd.DataFrame,
+    incidents: pd.DataFrame | None,
     start_ms: int,
     end_ms: int,
     *,
     settings: EvalSettings = EvalSettings(),
     sli: BudgetSLI | None = None,
-    score_only: Sequence[str] | None = None,
+    score_only: Sequence[str | AlertId] | None = None,
     path: str = "",
 ) -> Backtest:
     """Evaluate ``groups`` over ``[start_ms, end_ms]`` of ``store`` and score their alerts against
-    ``incidents`` (as :func:`~sloanalysis.sources.rundir.load_incidents` returns them); ``sli``
-    measures the budget consumed before detection (default: availability 99.9 % / 30 d).
-    ``score_only``: keep and score only these alert names (tuning one alert); ``path`` names the
-    rules for display."""
+    ``incidents`` (as :func:`~sloanalysis.sources.rundir.load_incidents` returns them; None: no
+    ground truth); ``sli`` measures the budget consumed before detection (default: availability
+    99.9 % / 30 d). ``score_only``: keep and score only these alerts, by name (every severity) or
+    ``(name, severity)`` (tuning one alert); ``path`` names the rules for display."""
     if settings.interval_ms <= 0:
         raise UserError("the evaluation interval must be positive")
     groups = list(groups)
@@ -122,26 +139,52 @@ def backtest(
         prometheus2=settings.prometheus2,
     )
     grace = grace_ms(groups, settings.interval_ms)
-    names = alert_names(groups) if score_only is None else list(score_only)
-    alerts = ev.alerts if score_only is None else ev.alerts[ev.alerts["alertname"].isin(names)]
+    ids = alert_identities(groups)
+    alerts = ev.alerts
+    if score_only is not None:
+        wanted = [w if isinstance(w, tuple) else (w, None) for w in score_only]
+        ids = [a for a in ids if expects(wanted, a)]
+        alerts = _only(alerts, ids, alert_identities(groups))
     scores, pairs = score(
-        alerts, incidents, start_ms, end_ms, grace_ms=grace, store=store, sli=budget, alert_names=names
+        alerts, incidents, start_ms, end_ms, grace_ms=grace, store=store, sli=budget, alert_ids=ids
     )
     return Backtest(
         groups=groups,
-        alert_names=names,
+        alert_names=list(dict.fromkeys(n for n, _ in ids)),
+        alert_ids=ids,
         evaluation=ev,
         alerts=alerts,
         scores=_frame(scores),
-        pairs=_frame(pairs),
-        firings=firing_rows(alerts, incident_rows(incidents), grace, end_ms),
+        pairs=_frame(pairs, ("incident", "kind", "alert", "severity", "detected")),
+        firings=firing_rows(
+            alerts, None if incidents is None else incident_rows(incidents), grace, end_ms, ids
+        ),
         start_ms=start_ms,
         end_ms=end_ms,
         interval_ms=settings.interval_ms,
         warnings=[*warnings, *ev.warnings],
         sli_name=budget.name,
+        ground_truth=incidents is not None,
         path=path,
     )
+
+
+def _only(alerts: pd.DataFrame, ids: Sequence[AlertId], every: Sequence[AlertId]) -> pd.DataFrame:
+    """The activations of ``alerts`` whose identity (among ``every`` identity of the rules) is
+    one of ``ids``."""
+    declared = _declared(every)
+    keep = [
+        alert_identity(str(r.alertname), dict(r.labels), declared) in set(ids)  # type: ignore[arg-type]
+        for r in alerts.itertuples()
+    ]
+    return alerts[pd.Series(keep, index=alerts.index, dtype=bool)] if len(alerts) else alerts
+
+
+def _declared(ids: Sequence[AlertId]) -> dict[str, list[str | None]]:
+    out: dict[str, list[str | None]] = {}
+    for n, sev in ids:
+        out.setdefault(n, []).append(sev)
+    return out
 
 
 def fetch_rule_inputs(
@@ -179,14 +222,27 @@ def alert_names(groups: Sequence[RuleGroup]) -> list[str]:
     return list(dict.fromkeys(r.name for g in groups for r in g.rules if isinstance(r, AlertingRule)))
 
 
-def grace_ms(groups: Sequence[RuleGroup], default_interval_ms: int) -> dict[str, int]:
-    """``for + 2 * interval`` per alert name (the largest over rules sharing a name)."""
-    out: dict[str, int] = {}
+def alert_identities(groups: Sequence[RuleGroup]) -> list[AlertId]:
+    """The ``(name, labels.severity or None)`` of every alerting rule of ``groups``, each once, in
+    file order: the page and ticket rules of one name are two alerts."""
+    return list(
+        dict.fromkeys(
+            (r.name, r.labels.get("severity")) for g in groups for r in g.rules if isinstance(r, AlertingRule)
+        )
+    )
+
+
+def grace_ms(groups: Sequence[RuleGroup], default_interval_ms: int) -> dict[Any, int]:
+    """``for + 2 * interval`` per alert identity ``(name, severity)`` and per name (the largest over
+    the rules sharing it)."""
+    out: dict[Any, int] = {}
     for g in groups:
         iv = g.interval_ms or default_interval_ms
         for r in g.rules:
             if isinstance(r, AlertingRule):
-                out[r.name] = max(out.get(r.name, 0), r.for_ms + 2 * iv)
+                grace = r.for_ms + 2 * iv
+                for key in (r.name, (r.name, r.labels.get("severity"))):
+                    out[key] = max(out.get(key, 0), grace)
     return out
 
 
@@ -221,51 +277,67 @@ def window_warnings(groups: Sequence[RuleGroup], span_ms: int) -> list[str]:
     return out
 
 
-def _incident_for(row: Any, incidents: list[dict[str, Any]], grace: dict[str, int]) -> str:
-    """The first incident listing the alert whose detection window the firing overlaps."""
-    stop = row.resolved_at_ms if row.resolved_at_ms is not None else row.firing_at_ms
+def _incident_for(
+    ident: AlertId, firing_at: int, stop: int, incidents: list[dict[str, Any]], grace: dict[Any, int]
+) -> str:
+    """The first incident expecting the alert whose detection window the firing overlaps."""
+    g = grace.get(ident, grace.get(ident[0], 0))
     for i in incidents:
-        if (
-            row.alertname in i["alerts"]
-            and row.firing_at_ms <= i["end_ms"] + grace.get(row.alertname, 0)
-            and stop >= i["start_ms"]
-        ):
+        if expects(i["alerts"], ident) and firing_at <= i["end_ms"] + g and stop >= i["start_ms"]:
             return str(i["id"])
     return FALSE_POSITIVE
 
 
 def firing_rows(
-    alerts: pd.DataFrame, incidents: list[dict[str, Any]], grace: dict[str, int], end_ms: int
+    alerts: pd.DataFrame,
+    incidents: list[dict[str, Any]] | None,
+    grace: dict[Any, int],
+    end_ms: int,
+    ids: Sequence[AlertId] | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per alert that fired: ``alertname``, ``labels`` (all, with ``alertname``),
-    ``annotations``, ``active_at_ms``, ``firing_at_ms``, ``resolved_at_ms`` (None: still firing),
-    ``duration_ms`` (to ``end_ms`` if still firing) and ``incident`` (an id or
-    :data:`FALSE_POSITIVE`). ``incidents`` as :func:`~sloanalysis.rules.scoring.incident_rows`."""
+    """One dict per alert that fired: ``alertname``, ``severity`` (of its rule), ``labels`` (all,
+    with ``alertname``), ``annotations``, ``active_at_ms``, ``firing_at_ms``, ``resolved_at_ms``
+    (None: still firing), ``duration_ms`` (to ``end_ms`` if still firing) and ``incident`` (an
+    id, :data:`FALSE_POSITIVE`, or :data:`NO_GROUND_TRUTH` when ``incidents`` is None).
+    ``incidents`` as :func:`~sloanalysis.rules.scoring.incident_rows`; ``ids`` the identities of
+    the rules (:func:`alert_identities`), for the severity of each alert."""
+    declared = _declared(ids or [])
     rows = []
     for r in alerts.itertuples():
         row: Any = r
         if row.firing_at_ms is None:
             continue
+        ident = alert_identity(str(row.alertname), dict(row.labels), declared)
         stop = row.resolved_at_ms if row.resolved_at_ms is not None else end_ms
         rows.append(
             {
                 "alertname": row.alertname,
+                "severity": ident[1],
                 "labels": dict(row.labels),
                 "annotations": dict(row.annotations),
                 "active_at_ms": row.active_at_ms,
                 "firing_at_ms": row.firing_at_ms,
                 "resolved_at_ms": row.resolved_at_ms,
                 "duration_ms": stop - row.firing_at_ms,
-                "incident": _incident_for(row, incidents, grace),
+                "incident": NO_GROUND_TRUTH
+                if incidents is None
+                else _incident_for(
+                    ident,
+                    row.firing_at_ms,
+                    row.resolved_at_ms if row.resolved_at_ms is not None else row.firing_at_ms,
+                    incidents,
+                    grace,
+                ),
             }
         )
     return rows
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows as a frame; a column holding None stays an object column of the values as given
-    (pandas would turn ``[60000, None]`` into ``[60000.0, nan]``)."""
-    frame = pd.DataFrame(rows)
+def _frame(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows as a frame (with ``columns`` even when there are no rows); a column holding None stays
+    an object column of the values as given (pandas would turn ``[60000, None]`` into
+    ``[60000.0, nan]``)."""
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns))
     for col in frame.columns:
         raw = [r.get(col) for r in rows]
         if any(v is None for v in raw):

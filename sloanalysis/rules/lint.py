@@ -19,10 +19,14 @@ derives from, the labels its result keeps, its value range), and the checks read
   LIMIT" does not match the threshold.
 
 The catalog comes from a run's series (:func:`catalog_from_run`), from exporter metadata in a
-JSON file (:func:`catalog_from_file`, e.g. ``tronsim catalog``), or is absent
-(:func:`structural_catalog`: the existence checks are skipped). Metric types come from the catalog
-or from name conventions: ``_total`` and ``_bucket`` are counters, ``_count``/``_sum`` too when a
-``_bucket`` family exists. Rules files are read by :func:`sloanalysis.rules.model.load_rules`.
+JSON file (:func:`catalog_from_file`, e.g. ``tronsim catalog``), from a Prometheus server's series
+and metadata APIs (:func:`catalog_from_prometheus`), or is absent (:func:`structural_catalog`: the
+existence checks are skipped). In every case the recording rules of the linted file join it
+(:func:`with_recording_rules`): a ``record:`` name is a known metric, with the label sets its
+expression keeps when they can be worked out from the catalog (else its labels go unchecked).
+Metric types come from the catalog or from name conventions: ``_total`` and ``_bucket`` are
+counters, ``_count``/``_sum`` too when a ``_bucket`` family exists. Rules files are read by
+:func:`sloanalysis.rules.model.load_rules`.
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ from sloanalysis.dashboard import load_dashboard
 from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.promql.parse import PromQLError, parse
-from sloanalysis.promql.walk import duration_ms
-from sloanalysis.rules.model import AlertingRule, load_rules
+from sloanalysis.promql.walk import duration_ms, metric_names
+from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, load_rules
 from sloanalysis.rules.tuning import split_comparison
 from sloanalysis.store import METRIC_NAME, Matcher, SeriesStore
 
@@ -52,13 +56,17 @@ __all__ = [
     "Finding",
     "catalog_from_file",
     "catalog_from_metadata",
+    "catalog_from_prometheus",
     "catalog_from_run",
+    "catalog_from_server",
     "catalog_from_store",
     "lint_dashboard",
     "lint_expr",
     "lint_files",
     "lint_rules",
+    "referenced_metrics",
     "structural_catalog",
+    "with_recording_rules",
 ]
 
 MIB = 1024 * 1024
@@ -105,6 +113,8 @@ class Catalog:
     enums: Mapping[str, Mapping[float, str]] = field(default_factory=dict)
     metrics_known: bool = True
     """False for :func:`structural_catalog`: which metrics, labels and values exist is unknown."""
+    opaque: frozenset[str] = frozenset()
+    """Metrics known to exist whose label sets are unknown (their labels and values go unchecked)."""
 
     def kind(self, metric: str) -> str:
         """``counter`` or ``gauge``."""
@@ -313,13 +323,13 @@ class _Walker:
     def labels_of(self, info: Info) -> set[str] | None:
         if info.kept is not ALL:
             return set(info.kept)
-        if info.metric is None or not self.cat.metrics_known:
+        if info.metric is None or not self.cat.metrics_known or info.metric in self.cat.opaque:
             return None
         return self.cat.label_names(info.metric)
 
     def series_count(self, info: Info) -> int | None:
         """How many distinct output label sets the catalog gives this result."""
-        if info.metric is None:
+        if info.metric is None or info.metric in self.cat.opaque:
             return None
         combos = set()
         for s in self.cat.series.get(info.metric, ()):
@@ -368,10 +378,11 @@ class _Walker:
         matchers = [m for m in matchers if m[0] != METRIC_NAME]
         if name is None:
             return Info("vector", matchers=frozenset(matchers))
-        if self.cat.metrics_known and name not in self.cat.series:
+        opaque = name in self.cat.opaque
+        if self.cat.metrics_known and name not in self.cat.series and not opaque:
             self.find("error", "unknown-metric", f"metric {name} is not in the catalog: selects nothing")
             return Info("vector", metric=name, matchers=frozenset(matchers))
-        if self.cat.metrics_known:
+        if self.cat.metrics_known and not opaque:
             self._check_label_values(name, matchers)
         kind = self.cat.kind(name)
         lo, hi = self.cat.ranges.get(name, (0.0 if kind == "counter" else -math.inf, math.inf))
@@ -660,10 +671,16 @@ def lint_expr(text: str, catalog: Catalog, where: str) -> tuple[list[Finding], I
 # -- rules ----------------------------------------------------------------------------------------
 
 
-def lint_rules(path: str | Path, catalog: Catalog) -> list[Finding]:
-    """Findings for every rule of a rules file."""
+def lint_rules(
+    path: str | Path, catalog: Catalog, groups: Sequence[RuleGroup] | None = None
+) -> list[Finding]:
+    """Findings for every rule of a rules file (``groups``: the file already loaded), against
+    ``catalog`` and the file's own recording rules."""
+    groups = load_rules(path, check_exprs=False) if groups is None else groups
+    rules = [r for g in groups for r in g.rules]
+    catalog = with_recording_rules(catalog, [r for r in rules if isinstance(r, RecordingRule)])
     out: list[Finding] = []
-    for rule in (r for g in load_rules(path, check_exprs=False) for r in g.rules):
+    for rule in rules:
         alerting = isinstance(rule, AlertingRule)
         where = f"alert {rule.name}" if alerting else f"record {rule.name}"
         found, info = lint_expr(rule.expr, catalog, where)
@@ -808,12 +825,179 @@ def _legend_checks(
 
 
 def lint_files(rules: str | Path | None, dashboard: str | Path | None, catalog: Catalog) -> list[Finding]:
+    """Findings for a rules file and a dashboard; the dashboard's queries may read the metrics the
+    rules file records."""
     out: list[Finding] = []
     if rules is not None:
-        out.extend(lint_rules(rules, catalog))
+        groups = load_rules(rules, check_exprs=False)
+        out.extend(lint_rules(rules, catalog, groups))
+        recorded = [r for g in groups for r in g.rules if isinstance(r, RecordingRule)]
+        catalog = with_recording_rules(catalog, recorded)
     if dashboard is not None:
         out.extend(lint_dashboard(dashboard, catalog))
     return out
+
+
+# -- recording rules and servers as catalogs ---------------------------------------------------------
+
+_RECORD_PASSES = 3  # rules recorded from rules further down the file settle within a few passes
+
+
+def _recorded_series(
+    cat: Catalog, info: Info, labels: Mapping[str, str]
+) -> tuple[dict[str, str], ...] | None:
+    """The label sets a recording rule's result has, when the catalog tells (None: unknown)."""
+    if info.kept == frozenset():
+        return (dict(labels),)
+    if info.metric is None or info.metric in cat.opaque or info.metric not in cat.series:
+        return None
+    found: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for s in cat.series[info.metric]:
+        if not all(_matcher(m).matches(s.get(m[0], "")) for m in info.matchers):
+            continue
+        kept = dict(s) if info.kept is ALL else {k: v for k, v in s.items() if k in info.kept}
+        kept |= labels
+        found.setdefault(tuple(sorted(kept.items())), kept)
+    return tuple(found.values())
+
+
+def with_recording_rules(catalog: Catalog, rules: Sequence[RecordingRule]) -> Catalog:
+    """``catalog`` plus the metrics the recording rules define: each ``record:`` name is known,
+    with the label sets its expressions keep (each rule's own labels added; several rules may
+    record one name) when the catalog gives them, as a gauge (a bare selector keeps its metric's
+    type) with the value range its expressions allow."""
+    if not rules:
+        return catalog
+    cat = catalog
+    for _ in range(_RECORD_PASSES):
+        series: dict[str, list[dict[str, str]]] = {}
+        opaque: set[str] = set()
+        types: dict[str, str] = {}
+        ranges: dict[str, tuple[float, float]] = {}
+        for rule in rules:
+            name = rule.record
+            try:
+                info = _Walker(cat, "", rule.expr, []).eval(parse(rule.expr))
+            except PromQLError:
+                opaque.add(name)
+                continue
+            found = _recorded_series(cat, info, rule.labels)
+            if found is None:
+                opaque.add(name)
+            else:
+                series.setdefault(name, []).extend(found)
+            bare = info.metric is not None and not info.chain and info.metric in cat.series
+            kind = cat.kind(info.metric) if bare and info.metric else "gauge"
+            types[name] = kind if types.get(name, kind) == kind else "gauge"
+            lo, hi = ranges.get(name, (info.lo, info.hi))
+            ranges[name] = (min(lo, info.lo), max(hi, info.hi))
+        known = {k: tuple(v) for k, v in series.items() if k not in opaque}
+        cat = replace(
+            catalog,
+            series={**catalog.series, **known},
+            opaque=catalog.opaque | opaque,
+            types={**catalog.types, **types},
+            ranges={**catalog.ranges, **{k: r for k, r in ranges.items() if r != (-math.inf, math.inf)}},
+        )
+    return cat
+
+
+def referenced_metrics(rules: str | Path | None, dashboard: str | Path | None) -> set[str]:
+    """Metric names the rules file's and the dashboard's expressions select by name."""
+    exprs: list[str] = []
+    if rules is not None:
+        exprs += [r.expr for g in load_rules(rules, check_exprs=False) for r in g.rules]
+    if dashboard is not None:
+        exprs += [t.expr for panel in load_dashboard(dashboard)[1] for t in panel.targets]
+    names: set[str] = set()
+    for text in exprs:
+        try:
+            names |= metric_names(parse(text))
+        except PromQLError:
+            continue
+    return names
+
+
+def _types_from_metadata(metadata: Mapping[str, tuple[str, str]], names: set[str]) -> dict[str, str]:
+    """Sample names -> counter/gauge from metadata families (``x`` histogram: ``x_bucket``,
+    ``x_count``, ``x_sum`` counters; ``x`` counter: ``x`` and ``x_total``; ``unknown``: by name)."""
+    types: dict[str, str] = {}
+    for family, (mtype, _help) in metadata.items():
+        if mtype in ("histogram", "gaugehistogram"):
+            counted: tuple[str, ...] = ("_bucket", "_count", "_sum") if mtype == "histogram" else ()
+            gauges: tuple[str, ...] = () if mtype == "histogram" else ("_bucket", "_gcount", "_gsum")
+        elif mtype == "summary":
+            counted, gauges = ("_count", "_sum"), ("",)
+        elif mtype == "counter":
+            counted, gauges = ("", "_total"), ()
+        elif mtype in ("gauge", "info", "stateset"):
+            counted, gauges = (), ("", "_info")
+        else:
+            continue
+        for suffix in counted:
+            if family + suffix in names:
+                types[family + suffix] = "counter"
+        for suffix in gauges:
+            if family + suffix in names:
+                types[family + suffix] = "gauge"
+    return types
+
+
+def catalog_from_server(
+    names: Iterable[str],
+    series: Iterable[Mapping[str, str]],
+    metadata: Mapping[str, tuple[str, str]],
+    *,
+    scrape_interval_ms: int = 15_000,
+) -> Catalog:
+    """Catalog from what a server's APIs answered: every metric name, the label sets of the series
+    fetched (``__name__`` included), and metadata (family -> (type, help)). A name whose series were
+    not fetched is known, its labels unchecked."""
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for entry in series:
+        labels = dict(entry)
+        name = labels.pop(METRIC_NAME, "")
+        if name:
+            by_name.setdefault(name, []).append(labels)
+    all_names = set(names) | set(by_name)
+    helps = {family: text for family, (_t, text) in metadata.items()}
+    enums = {k: v for k, v in _ENUMS.items() if k in all_names}
+    enums |= {k: v for k, v in _enums_from_help(helps).items() if k in all_names}
+    return Catalog(
+        series={k: tuple(v) for k, v in by_name.items()},
+        types=_types_from_metadata(metadata, all_names),
+        scrape_interval_ms=scrape_interval_ms,
+        enums=enums,
+        opaque=frozenset(all_names - set(by_name)),
+    )
+
+
+_SERIES_PER_REQUEST = 20  # match[] selectors per /api/v1/series request: URLs stay short
+
+
+def catalog_from_prometheus(url: str, metrics: Iterable[str], *, timeout: float = 30.0) -> Catalog:
+    """Catalog of a Prometheus server: its metric names (``/api/v1/label/__name__/values``), the
+    series of ``metrics`` (the names the linted files select; ``/api/v1/series``, 20 names a
+    request), types and help (``/api/v1/metadata``), the global scrape interval
+    (``/api/v1/status/config``). Every request is bounded by ``timeout`` seconds."""
+    from sloanalysis.sources.prometheus import (
+        PrometheusClient,
+        fetch_metadata,
+        fetch_metric_names,
+        fetch_scrape_interval_ms,
+        fetch_series,
+    )
+
+    with PrometheusClient(url, timeout=timeout) as client:
+        names = fetch_metric_names(client)
+        wanted = sorted(set(metrics) & set(names))
+        found: list[dict[str, str]] = []
+        for i in range(0, len(wanted), _SERIES_PER_REQUEST):
+            chunk = wanted[i : i + _SERIES_PER_REQUEST]
+            found += fetch_series(client, ["{" + f"{METRIC_NAME}={json.dumps(n)}" + "}" for n in chunk])
+        metadata = fetch_metadata(client)
+        interval = fetch_scrape_interval_ms(client)
+    return catalog_from_server(names, found, metadata, scrape_interval_ms=interval)
 
 
 def has_errors(findings: Sequence[Finding]) -> bool:

@@ -1,22 +1,29 @@
-"""Score alert firing intervals against a run's ground-truth incidents.
+"""Score alert firing intervals against ground-truth incidents.
 
-Definitions (per alert name; the label sets of one alert are merged into one timeline):
+Alerts are identified by name and severity (:data:`AlertId`: the rule's ``labels.severity``, None
+without one): the page and ticket rules of one name are scored apart. An incident's expected
+``Name`` is every severity of that name, ``Name:page`` only that one. Only the identities given
+(those of the rule files) are scored: an incident expecting an alert the rules do not have is
+ignored for it. Definitions (per identity; its label sets are merged into one timeline):
 
-- **detection window** of an incident for an alert it lists: ``[start, end + grace]`` with
+- **detection window** of an incident for an alert it expects: ``[start, end + grace]`` with
   ``grace = for + 2 * evaluation interval`` of that alert's rule: an alert with ``for: 5m`` can only
   fire 5 minutes after its condition became true, and the condition itself lags the data by up to
   an evaluation interval (plus the scrape that has to carry the errors).
-- **detected / miss**: the incident lists the alert and the alert fired (a firing interval
+- **detected / miss**: the incident expects the alert and the alert fired (a firing interval
   overlaps the detection window); otherwise it is a miss.
 - **detection time**: from the incident start to the first firing inside the window (0 when the
   alert was already firing at the start).
 - **reset time**: from the incident end to the end (resolution) of the last firing interval that
   overlaps the window; negative when the alert cleared before the incident ended, None when it was
   still firing at the end of the data.
-- **false positive**: a firing interval that overlaps the detection window of no incident listing
-  that alert. False positives per day: their count over the evaluated span in days.
-- **precision**: firing intervals that overlap some listing incident / all firing intervals;
+- **false positive**: a firing interval that overlaps the detection window of no incident
+  expecting that alert. False positives per day: their count over the evaluated span in days. An
+  alert no incident expects is scored on these alone (recall None, precision 0 if it fired).
+- **precision**: firing intervals that overlap some expecting incident / all firing intervals;
   **recall**: detected (incident, alert) pairs / all pairs. The overall row sums over alerts.
+- **no ground truth** (``incidents`` None: no incidents file and no run directory): precision,
+  recall and false positives are None ("n/a") for every alert; firings are still counted.
 - **budget consumed before detection**: the SLO's burn rate between incident start and
   detection times that duration over the SLO period (``burn * t / P``, the Workbook's measure),
   i.e. the error ratio over ``[start, detection]`` times ``t / ((1 - objective) * P)``; by default
@@ -35,12 +42,23 @@ import pandas as pd
 
 from sloanalysis.errors import UserError
 from sloanalysis.promql import Engine, PromQLError
+from sloanalysis.sources.rundir import split_expected_alert
 from sloanalysis.store import SeriesStore
 
 if TYPE_CHECKING:
     from sloanalysis.slo.spec import SLO
 
-__all__ = ["DEFAULT_SLI", "BudgetSLI", "budget_sli_from_slos", "incident_rows", "merge_intervals", "score"]
+__all__ = [
+    "DEFAULT_SLI",
+    "AlertId",
+    "BudgetSLI",
+    "alert_identity",
+    "budget_sli_from_slos",
+    "expects",
+    "incident_rows",
+    "merge_intervals",
+    "score",
+]
 
 DAY_MS = 86_400_000
 
@@ -112,58 +130,96 @@ def _budget(sli: BudgetSLI | None, engine: Engine | None, start: int, detect: in
     return ratio * t / ((1.0 - sli.objective) * sli.period_ms)
 
 
+AlertId = tuple[str, str | None]
+"""An alert's identity: its name and its rule's ``labels.severity`` (None: no severity)."""
+
+
+def expects(expected: Sequence[AlertId], alert: AlertId) -> bool:
+    """Whether an incident expecting ``expected`` (``(name, severity or None)`` entries) expects
+    ``alert``: same name, and same severity unless the entry gives none."""
+    return any(n == alert[0] and (s is None or s == alert[1]) for n, s in expected)
+
+
+def alert_identity(
+    name: str, labels: Mapping[str, str], declared: Mapping[str, Sequence[str | None]]
+) -> AlertId:
+    """The identity of one alert instance among the ``declared`` severities of each name: its
+    ``severity`` label if a rule of that name declares it, else the name's rule without severity,
+    else the only rule of that name (a templated severity). Undeclared names keep their label."""
+    label = labels.get("severity")
+    known = declared.get(name)
+    if known is None or label in known:
+        return (name, label)
+    if None in known:
+        return (name, None)
+    return (name, known[0]) if len(known) == 1 else (name, label)
+
+
 def score(
     alerts: pd.DataFrame,
-    incidents: pd.DataFrame,
+    incidents: pd.DataFrame | None,
     start_ms: int,
     end_ms: int,
     *,
-    grace_ms: Mapping[str, int],
+    grace_ms: Mapping[Any, int],
     store: SeriesStore | None = None,
     sli: BudgetSLI | None = DEFAULT_SLI,
-    alert_names: Sequence[str] | None = None,
+    alert_ids: Sequence[AlertId] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per-alert rows + an overall row, per (incident, alert) rows). See the module docstring.
 
-    ``alerts`` is :attr:`RuleEvaluation.alerts`; ``incidents`` as :func:`load_run` returns them;
-    ``grace_ms`` per alert name (alerts missing from it get 0).
+    ``alerts`` is :attr:`RuleEvaluation.alerts`; ``incidents`` as :func:`load_run` returns them,
+    None without ground truth; ``grace_ms`` per alert identity or name (missing: 0);
+    ``alert_ids`` the identities to score (those of the rule files; None: every one that fired
+    or that an incident expects).
     """
     span_days = max(end_ms - start_ms, 1) / DAY_MS
-    engine = Engine(store) if store is not None and sli is not None else None
-    firing: dict[str, list[tuple[int, int]]] = {}
-    open_ended: set[str] = set()  # alerts with a firing still open at the end of the data
+    truth = incidents is not None
+    engine = Engine(store) if store is not None and sli is not None and truth else None
+    declared: dict[str, list[str | None]] = {}
+    for n, sev in alert_ids or []:
+        declared.setdefault(n, []).append(sev)
+    firing: dict[AlertId, list[tuple[int, int]]] = {}
+    open_ended: set[AlertId] = set()  # alerts with a firing still open at the end of the data
     for r in alerts.itertuples():
         fired, resolved = _opt(r.firing_at_ms), _opt(r.resolved_at_ms)
         if fired is None:
             continue
-        firing.setdefault(str(r.alertname), []).append((fired, end_ms if resolved is None else resolved))
+        ident = alert_identity(str(r.alertname), r.labels if isinstance(r.labels, dict) else {}, declared)
+        firing.setdefault(ident, []).append((fired, end_ms if resolved is None else resolved))
         if resolved is None:
-            open_ended.add(str(r.alertname))
+            open_ended.add(ident)
     timelines = {k: merge_intervals(v) for k, v in firing.items()}
-    inc = incident_rows(incidents)
-    names = sorted(set(alert_names or []) | set(timelines) | {a for i in inc for a in i["alerts"]})
+    inc = incident_rows(incidents) if incidents is not None else []
+    if alert_ids is None:
+        ids = set(timelines) | {a for i in inc for a in i["alerts"]}
+    else:
+        ids = set(alert_ids)
     pairs: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    for name in names:
-        listed = [i for i in inc if name in i["alerts"]]
+    for ident in sorted(ids, key=lambda a: (a[0], a[1] or "")):
         found = _score_alert(
-            name,
-            timelines.get(name, []),
-            listed,
-            grace_ms.get(name, 0),
-            name in open_ended,
+            ident,
+            timelines.get(ident, []),
+            [i for i in inc if expects(i["alerts"], ident)],
+            grace_ms.get(ident, grace_ms.get(ident[0], 0)),
+            ident in open_ended,
             end_ms,
             sli,
             engine,
         )
-        rows.append(found[0] | {"fp_per_day": found[0]["false_positives"] / span_days})
+        fps = found[0]["false_positives"]
+        rows.append(found[0] | {"fp_per_day": fps / span_days if truth else None})
         pairs.extend(found[1])
     rows.append(_overall(rows, pairs, span_days))
+    if not truth:
+        for row in rows:
+            row.update(precision=None, recall=None, false_positives=None, fp_per_day=None)
     return rows, pairs
 
 
 def _score_alert(
-    name: str,
+    ident: AlertId,
     tl: list[tuple[int, int]],
     listed: list[dict[str, Any]],
     grace: int,
@@ -173,8 +229,9 @@ def _score_alert(
     engine: Engine | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The score row (without ``fp_per_day``) and the (incident, alert) rows of one alert, from its
-    merged firing timeline and the incidents listing it; ``open_at_end``: a firing of it was still
-    open at the end of the data."""
+    merged firing timeline and the incidents expecting it; ``open_at_end``: a firing of it was
+    still open at the end of the data."""
+    name, severity = ident
     used = [False] * len(tl)
     detected, det_times, resets, budgets = 0, [], [], []
     pairs: list[dict[str, Any]] = []
@@ -183,7 +240,13 @@ def _score_alert(
         hits = [k for k, (a, b) in enumerate(tl) if a <= hi and b >= lo]
         for k in hits:
             used[k] = True
-        row: dict[str, Any] = {"incident": i["id"], "kind": i["kind"], "alert": name, "detected": bool(hits)}
+        row: dict[str, Any] = {
+            "incident": i["id"],
+            "kind": i["kind"],
+            "alert": name,
+            "severity": severity,
+            "detected": bool(hits),
+        }
         if hits:
             detected += 1
             first = max(tl[hits[0]][0], lo)
@@ -202,6 +265,7 @@ def _score_alert(
     fps = used.count(False)
     summary = {
         "alert": name,
+        "severity": severity,
         "incidents": len(listed),
         "detected": detected,
         "missed": len(listed) - detected,
@@ -226,6 +290,7 @@ def _overall(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], span_days:
     budgets = [p["budget_before_detection"] for p in pairs if p["budget_before_detection"] is not None]
     return {
         "alert": "(overall)",
+        "severity": None,
         "incidents": listed,
         "detected": detected,
         "missed": listed - detected,
@@ -241,7 +306,8 @@ def _overall(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], span_days:
 
 
 def incident_rows(incidents: pd.DataFrame) -> list[dict[str, Any]]:
-    """Incidents as dicts with integer-ms ``start_ms``/``end_ms`` and a tuple of ``alerts``."""
+    """Incidents as dicts with integer-ms ``start_ms``/``end_ms`` and ``alerts``, the expected
+    alerts as ``(name, severity or None)``."""
     out = []
     records: list[dict[str, Any]] = incidents.to_dict("records")  # type: ignore[assignment]
     for r in records:
@@ -251,7 +317,7 @@ def incident_rows(incidents: pd.DataFrame) -> list[dict[str, Any]]:
                 "kind": str(r["kind"]),
                 "start_ms": int(pd.Timestamp(r["start"]).value // 1_000_000),
                 "end_ms": int(pd.Timestamp(r["end"]).value // 1_000_000),
-                "alerts": tuple(r["expected_alerts"]),
+                "alerts": tuple(split_expected_alert(str(a)) for a in r["expected_alerts"]),
             }
         )
     return out

@@ -1,10 +1,12 @@
-"""Tune an alert's threshold and ``for``: find the threshold, rewrite it, search a grid, keep the
-Pareto front.
+"""Tune an alert's threshold (or burn-rate factor and windows) and ``for``: find the threshold,
+rewrite it, search a grid, keep the Pareto front.
 
 - :func:`split_comparison` is the one place that reads an alert's threshold: the top-level
   ``lhs OP number`` (or ``number OP lhs``) of its expression, by the parsed PromQL, with ``lhs``
   as written in the rule;
-- :func:`rewrite_alert` gives an alert a new threshold / ``for`` / ``keep_firing_for``;
+- :func:`rewrite_alert` gives an alert a new threshold / ``for`` / ``keep_firing_for``, or, for a
+  multiwindow burn-rate alert (:mod:`sloanalysis.rules.burnrate`), a new factor and windows of
+  one of its pairs; the page and ticket rules of one name are told apart by ``severity``;
 - :func:`grid_search` backtests every point of a grid (:func:`parse_grid`) over runs, for
   ``sloanalysis tune``;
 - :func:`sweep` tries every tunable alert of a rules file at a few threshold factors and ``for``
@@ -30,7 +32,8 @@ import pandas as pd
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.promql import PromQLError, parse
-from sloanalysis.rules.backtest import EvalSettings, alert_names, backtest
+from sloanalysis.rules.backtest import EvalSettings, alert_identities, backtest
+from sloanalysis.rules.burnrate import ensure_recorded, with_burn_rate
 from sloanalysis.rules.manager import evaluate_rules
 from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup
 from sloanalysis.rules.scoring import BudgetSLI, score
@@ -135,17 +138,38 @@ def with_threshold(expr: str, threshold: float) -> str:
     return out
 
 
-def rewrite_alert(groups: Sequence[RuleGroup], alert: str, point: dict[str, Any]) -> list[RuleGroup]:
-    """Groups with every rule named ``alert`` given the point's threshold / ``for`` / ``keep_firing_for``."""
+def rewrite_alert(
+    groups: Sequence[RuleGroup],
+    alert: str,
+    point: dict[str, Any],
+    *,
+    severity: str | None = None,
+    pair: int = 1,
+) -> list[RuleGroup]:
+    """Groups with every rule named ``alert`` (of ``severity``, if given) given the point's
+    ``threshold`` / ``factor`` and ``windows`` (``(long_ms, short_ms)``, of pair ``pair`` of a
+    burn-rate alert) / ``for`` / ``keep_firing_for``; a burn-rate window read from a recorded
+    metric gets its recording rule."""
     found = False
     out = []
+    recorded: list[tuple[str, int, int]] = []
     for g in groups:
         rules = []
         for r in g.rules:
-            if isinstance(r, AlertingRule) and r.name == alert:
+            if (
+                isinstance(r, AlertingRule)
+                and r.name == alert
+                and severity in (None, r.labels.get("severity"))
+            ):
                 found = True
                 if "threshold" in point:
                     r = replace(r, expr=with_threshold(r.expr, point["threshold"]))
+                if "factor" in point or "windows" in point:
+                    expr, renamed = with_burn_rate(
+                        r.expr, factor=point.get("factor"), windows=point.get("windows"), pair=pair
+                    )
+                    r = replace(r, expr=expr)
+                    recorded.extend(renamed)
                 if "for" in point:
                     r = replace(r, for_ms=int(point["for"]))
                 if "keep_firing_for" in point:
@@ -153,8 +177,11 @@ def rewrite_alert(groups: Sequence[RuleGroup], alert: str, point: dict[str, Any]
             rules.append(r)
         out.append(replace(g, rules=tuple(rules)))
     if not found:
-        names = sorted(alert_names(groups))
-        raise UserError(f"--alert: no alerting rule named {alert!r} (have: {', '.join(names) or 'none'})")
+        have = ", ".join(n if s is None else f"{n}:{s}" for n, s in alert_identities(groups)) or "none"
+        wanted = repr(alert) if severity is None else f"{alert!r} with severity {severity!r}"
+        raise UserError(f"--alert: no alerting rule named {wanted} (have: {have})")
+    for prefix, old, new in dict.fromkeys(recorded):
+        out = ensure_recorded(out, prefix, old, new)
     return out
 
 
@@ -163,30 +190,50 @@ def rewrite_alert(groups: Sequence[RuleGroup], alert: str, point: dict[str, Any]
 
 # Settings one tune may try: each is a rule evaluation over every run.
 MAX_GRID_POINTS = 1_000
+GRID_KEYS = ("threshold", "factor", "windows", "for", "keep_firing_for")
+
+
+def _windows(text: str) -> tuple[int, int]:
+    """``1h/5m`` -> ``(3600000, 300000)``: the long window, then the short one."""
+    long_text, sep, short_text = text.partition("/")
+    if not sep:
+        raise UserError(f"--grid windows: expected LONG/SHORT like 1h/5m, got {text!r}")
+    long_ms = parse_duration_ms(long_text.strip(), what="--grid windows")
+    short_ms = parse_duration_ms(short_text.strip(), what="--grid windows")
+    if not 0 < short_ms <= long_ms:
+        raise UserError(
+            f"--grid windows: the short window must be positive and not longer than the long one: {text!r}"
+        )
+    return long_ms, short_ms
 
 
 def parse_grid(text: str, max_points: int = MAX_GRID_POINTS) -> dict[str, list[Any]]:
-    """``'threshold=5,10;for=0m,2m'`` -> ``{"threshold": [5.0, 10.0], "for": [0, 120000]}``."""
+    """``'threshold=5,10;for=0m,2m'`` -> ``{"threshold": [5.0, 10.0], "for": [0, 120000]}``;
+    ``'factor=6,14.4;windows=1h/5m,6h/30m'`` -> factors and ``(long_ms, short_ms)`` pairs."""
     grid: dict[str, list[Any]] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, values = part.partition("=")
         key = key.strip()
-        if not sep or key not in ("threshold", "for", "keep_firing_for"):
-            raise UserError(f"--grid: expected 'threshold=...;for=...', got {part!r}")
+        if not sep or key not in GRID_KEYS:
+            raise UserError(f"--grid: expected keys {', '.join(GRID_KEYS)} as 'key=v1,v2;...', got {part!r}")
         items = [v.strip() for v in values.split(",") if v.strip()]
         if not items:
             raise UserError(f"--grid: no values for {key!r}")
-        if key == "threshold":
+        if key in ("threshold", "factor"):
             try:
                 grid[key] = [float(v) for v in items]
             except ValueError:
-                raise UserError(f"--grid: threshold values must be numbers, got {values!r}") from None
+                raise UserError(f"--grid: {key} values must be numbers, got {values!r}") from None
             if not all(math.isfinite(v) for v in grid[key]):
-                raise UserError(f"--grid: threshold values must be finite, got {values!r}")
+                raise UserError(f"--grid: {key} values must be finite, got {values!r}")
+        elif key == "windows":
+            grid[key] = [_windows(v) for v in items]
         else:
             grid[key] = [parse_duration_ms(v, what=f"--grid {key}") for v in items]
     if not grid:
         raise UserError("--grid: empty grid")
+    if "threshold" in grid and ("factor" in grid or "windows" in grid):
+        raise UserError("--grid: 'threshold' is for threshold alerts, 'factor'/'windows' for burn-rate ones")
     size = math.prod(len(v) for v in grid.values())
     if size > max_points:
         raise UserError(
@@ -204,42 +251,51 @@ def grid_search(
     groups: Sequence[RuleGroup],
     alert: str,
     points: Sequence[dict[str, Any]],
-    runs: Sequence[tuple[SeriesStore, pd.DataFrame, int, int]],
+    runs: Sequence[tuple[SeriesStore, pd.DataFrame | None, int, int]],
     *,
     settings: EvalSettings | None = None,
     sli: BudgetSLI | None = None,
+    severity: str | None = None,
+    pair: int = 1,
 ) -> list[dict[str, Any]]:
-    """One row per point: ``alert`` rewritten to it, backtested over every run ``(store,
-    incidents, start_ms, end_ms)``, its counts summed and its detection times averaged over the
-    runs; ``pareto`` marks the rows of :func:`pareto_front`. Every point is rewritten before any
-    evaluation, so an unknown alert or an unrewritable threshold fails early."""
-    variants = [rewrite_alert(groups, alert, p) for p in points]
+    """One row per point: ``alert`` (of ``severity``, if given) rewritten to it, backtested over
+    every run ``(store, incidents or None without ground truth, start_ms, end_ms)``, its counts
+    summed and its detection times averaged over the runs; ``pareto`` marks the rows of
+    :func:`pareto_front`. Every point is rewritten before any evaluation, so an unknown alert or
+    an unrewritable expression fails early."""
+    variants = [rewrite_alert(groups, alert, p, severity=severity, pair=pair) for p in points]
     settings = settings or EvalSettings()
+    wanted = [(alert, severity)]
+    truth = all(inc is not None for _, inc, _, _ in runs)
     rows: list[dict[str, Any]] = []
     for p, g2 in zip(points, variants, strict=True):
-        incidents = detected = false_positives = 0
+        incidents = detected = false_positives = firings = 0
         days = 0.0
         dets: list[float] = []
         for store, inc, start, end in runs:
-            bt = backtest(g2, store, inc, start, end, settings=settings, sli=sli, score_only=[alert])
-            row = bt.scores[bt.scores["alert"] == alert].iloc[0]
-            incidents += int(row["incidents"])
-            detected += int(row["detected"])
-            false_positives += int(row["false_positives"])
+            bt = backtest(g2, store, inc, start, end, settings=settings, sli=sli, score_only=wanted)
+            mine = bt.scores[bt.scores["alert"] == alert]
+            incidents += int(mine["incidents"].sum())
+            detected += int(mine["detected"].sum())
+            firings += int(mine["firings"].sum())
+            false_positives += int(sum(x for x in mine["false_positives"] if x is not None and x == x))
             days += (end - start) / 86_400_000
             if len(bt.pairs):
                 dets.extend(float(x) for x in bt.pairs["detection_ms"] if x is not None and x == x)
         rows.append(
             {
                 "threshold": p.get("threshold"),
+                "factor": p.get("factor"),
+                "windows": p.get("windows"),
                 "for_ms": p.get("for"),
                 "keep_firing_for_ms": p.get("keep_firing_for"),
                 "incidents": incidents,
                 "detected": detected,
-                "recall": detected / incidents if incidents else None,
+                "recall": detected / incidents if incidents and truth else None,
                 "detection_ms": float(np.mean(dets)) if dets else None,
-                "false_positives": false_positives,
-                "fp_per_day": false_positives / max(days, 1e-9),
+                "firings": firings,
+                "false_positives": false_positives if truth else None,
+                "fp_per_day": false_positives / max(days, 1e-9) if truth else None,
             }
         )
     front = {id(r) for r in pareto_front(rows)}
@@ -256,7 +312,7 @@ def pareto_front(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return (
             -(r.get("recall") or 0.0),
             float("inf") if det is None else float(det),
-            float(r["fp_per_day"]),
+            float(r.get("fp_per_day") or 0.0),  # None without ground truth: not a criterion
         )
 
     front = []
@@ -325,9 +381,10 @@ def tunables(
 
 
 def evaluate_setting(
-    t: Tunable, threshold: float, for_ms: int, incidents: pd.DataFrame, start_ms: int, end_ms: int
+    t: Tunable, threshold: float, for_ms: int, incidents: pd.DataFrame | None, start_ms: int, end_ms: int
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The alerts and the score row of ``t``'s rule with ``threshold`` and ``for``."""
+    """The alerts and the score row of ``t``'s rule with ``threshold`` and ``for`` (``incidents``
+    None: no ground truth)."""
     rule = replace(t.rule, expr=f"{TUNE_METRIC} {t.op} {threshold!r}", for_ms=int(for_ms))
     group = RuleGroup("sloanalysis-tune", t.interval_ms, (rule,))
     ev = evaluate_rules([group], t.recorded, start_ms, end_ms, default_interval_ms=t.interval_ms)
@@ -338,7 +395,7 @@ def evaluate_setting(
         end_ms,
         grace_ms={t.rule.name: int(for_ms) + 2 * t.interval_ms},
         sli=None,
-        alert_names=[t.rule.name],
+        alert_ids=[(t.rule.name, t.rule.labels.get("severity"))],
     )
     return ev.alerts, next(r for r in rows if r["alert"] == t.rule.name)
 
@@ -347,7 +404,7 @@ def sweep(
     path: str,
     groups: Sequence[RuleGroup],
     store: SeriesStore,
-    incidents: pd.DataFrame,
+    incidents: pd.DataFrame | None,
     start_ms: int,
     end_ms: int,
     cache: dict[Any, Any] | None = None,

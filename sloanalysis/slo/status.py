@@ -4,35 +4,75 @@ SLO table, computed once here for both.
 The window evaluated is the SLO's period ending at ``end_ms``, cut at ``start_ms`` when the data
 (or the requested range) begins later. Over it: the SLI and the error budget
 (:func:`~sloanalysis.slo.budget.error_budget`); the burn rate over trailing windows ending at
-``end_ms`` (the last hour is the *current* one); and the time until the remaining budget is spent
-at the current rate.
+``end_ms`` (the last hour is the *current* one); the time until the remaining budget is spent
+at the current rate; and the *coverage*.
 
-States: ``met``, ``missed`` and ``no data``. ``no data`` is any window without an SLI: no sample
-at all, or samples without traffic. It is never a pass (the report's gate skips it). Without any
-sample the budget figures are unknown as well (None in :meth:`SLOStatus.row`), where a window with
-samples but no traffic has spent nothing (the policy of :mod:`sloanalysis.slo.budget`).
+Coverage is the share of the window's steps at which the SLI has data: for event SLIs, the steps
+(``step_ms``, 1 minute by default) at which the total query, over a window of one step, returns a
+value; for time slices and raw ratios, the slices or steps with a value. A step is counted present
+when it has traffic or not (zero requests is data); it needs samples of the total's series, so
+the step must span at least two scrapes (a 1-minute step suits scrape intervals up to 30 s).
+Coverage is None when no step has data.
+
+States, in this order:
+
+- ``no data``: no SLI over the window: no sample at all (coverage None), or samples without
+  traffic (zero valid events). Never a pass.
+- ``low coverage``: coverage under ``min_coverage`` (default :data:`MIN_COVERAGE`, 0.9: an SLI
+  measured over less than 90 % of its window says little about it). Never a pass either: the
+  SLI and ``met`` are still given, as information.
+- ``met`` / ``missed``: the SLI against the objective.
+
+For the first two, :attr:`SLOStatus.data_span_ms` says where the SLI's series do have data (first
+and last sample of any series its queries select, looked up without the range's bounds through
+the backend's ``data_span``, when it has one). Without any sample the budget figures are unknown
+as well (None in :meth:`SLOStatus.row`), where a window with samples but no traffic has spent
+nothing (the policy of :mod:`sloanalysis.slo.budget`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from sloanalysis.errors import UserError
-from sloanalysis.slo.budget import Budget, QueryBackend, error_budget, measure_window, time_to_exhaustion_ms
-from sloanalysis.slo.spec import SLO
+from sloanalysis.promql.walk import selectors
+from sloanalysis.slo.budget import (
+    Budget,
+    QueryBackend,
+    error_budget,
+    frame_to_series,
+    measure,
+    measure_window,
+    time_to_exhaustion_ms,
+)
+from sloanalysis.slo.spec import SLO, EventsSLI, LatencySLI, RawSLI, TimesliceSLI
+from sloanalysis.sources.prometheus import parse_expr, selector_text
 
-__all__ = ["CURRENT_MS", "SLOStatus", "State", "rolling_budget_remaining", "slo_status"]
+__all__ = [
+    "CURRENT_MS",
+    "MIN_COVERAGE",
+    "SLOStatus",
+    "State",
+    "coverage",
+    "rolling_budget_remaining",
+    "sli_data_span",
+    "sli_selectors",
+    "slo_status",
+]
 
 MINUTE_MS = 60_000
 CURRENT_MS = 3_600_000
 """The trailing window whose burn rate is *current* (the time to exhaustion assumes it goes on)."""
 
-State = Literal["met", "missed", "no data"]
+MIN_COVERAGE = 0.9
+"""Default least coverage of a window for its SLI to count (``sloanalysis slo --min-coverage``)."""
+
+State = Literal["met", "missed", "no data", "low coverage"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +86,11 @@ class SLOStatus:
     budget: Budget
     burn_rates: dict[int, float]
     current_ms: int = CURRENT_MS
+    coverage: float | None = None
+    """Share of the window's steps with SLI data, in [0, 1]; None when no step has any."""
+    min_coverage: float = MIN_COVERAGE
+    data_span_ms: tuple[int, int] | None = None
+    """First and last sample of the SLI's series anywhere, for ``no data`` and ``low coverage``."""
 
     @property
     def window_ms(self) -> int:
@@ -64,6 +109,8 @@ class SLOStatus:
     def state(self) -> State:
         if self.budget.sli is None:
             return "no data"
+        if self.coverage is None or self.coverage < self.min_coverage:
+            return "low coverage"
         return "met" if self.budget.sli >= self.slo.objective else "missed"
 
     @property
@@ -81,7 +128,7 @@ class SLOStatus:
     def row(self) -> dict[str, Any]:
         """The row of the SLO table (``sloanalysis slo --format json`` prints these keys)."""
         b, known = self.budget, self.has_samples
-        state = self.state
+        span = self.data_span_ms
         return {
             "slo": self.slo.name,
             "service": self.slo.service,
@@ -90,7 +137,8 @@ class SLOStatus:
             "period_ms": self.slo.period_ms,
             "window_ms": self.window_ms,
             "sli": b.sli,
-            "met": None if state == "no data" else state == "met",
+            "met": None if b.sli is None else b.sli >= self.slo.objective,
+            "state": self.state,
             "budget_unit": b.unit,
             "budget_allowed": b.allowed if known else None,
             "budget_consumed": b.consumed if known else None,
@@ -99,7 +147,9 @@ class SLOStatus:
             "burn_rate": b.burn_rate if known else None,
             "burn_rate_current": self.burn_rate_current,
             "time_to_exhaustion_ms": self.time_to_exhaustion_ms,
-            "coverage": b.coverage,
+            "coverage": self.coverage,
+            "data_start_ms": None if span is None else span[0],
+            "data_end_ms": None if span is None else span[1],
         }
 
 
@@ -112,12 +162,16 @@ def slo_status(
     *,
     burn_windows_ms: Sequence[int] = (),
     current_ms: int = CURRENT_MS,
+    min_coverage: float = MIN_COVERAGE,
 ) -> SLOStatus:
     """The status of ``slo`` at ``end_ms`` over its period, not reaching before ``start_ms``.
 
-    ``step_ms``: the resolution of SLIs measured step by step (raw error ratios; time slices use
-    their own slice). ``burn_windows_ms``: trailing windows to report a burn rate for besides the
-    current one (each cut at the window's start, like the budget)."""
+    ``step_ms``: the resolution of SLIs measured step by step (raw error ratios, and the coverage
+    of event SLIs; time slices use their own slice). ``burn_windows_ms``: trailing windows to
+    report a burn rate for besides the current one (each cut at the window's start, like the
+    budget). ``min_coverage``: below it the state is ``low coverage``."""
+    if not 0.0 <= min_coverage <= 1.0:
+        raise UserError(f"min_coverage must be within [0, 1], got {min_coverage!r}")
     window_start = max(start_ms, end_ms - slo.period_ms)
     if window_start >= end_ms:
         raise UserError(f"empty time range for SLO {slo.name!r}: start {start_ms} is not before end {end_ms}")
@@ -131,7 +185,68 @@ def slo_status(
             continue
         frame = measure_window(slo, backend, lo, end_ms, step_ms)
         burn_rates[w] = error_budget(frame, slo.objective, slo.budget_unit).burn_rate
-    return SLOStatus(slo, window_start, end_ms, budget, burn_rates, current_ms)
+    cover = coverage(slo, backend, window_start, end_ms, step_ms, totals)
+    status = SLOStatus(slo, window_start, end_ms, budget, burn_rates, current_ms, cover, min_coverage)
+    if status.state in ("no data", "low coverage"):
+        status = replace(status, data_span_ms=sli_data_span(slo, backend, end_ms))
+    return status
+
+
+def coverage(
+    slo: SLO,
+    backend: QueryBackend,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int = MINUTE_MS,
+    window_frame: pd.DataFrame | None = None,
+) -> float | None:
+    """Share of the steps in ``(start_ms, end_ms]`` at which the SLI has data (None: none has).
+
+    Event SLIs: the total query over one step, evaluated every step. Time slices and raw ratios:
+    the ``present`` column of their per-step frame (``window_frame``, when already measured)."""
+    sli = slo.sli
+    if isinstance(sli, EventsSLI | LatencySLI):
+        first = start_ms + step_ms
+        n = (end_ms - first) // step_ms + 1 if end_ms >= first else 0
+        if n <= 0:
+            return None
+        try:
+            frame = backend.query_range(sli.total_expr(step_ms), first, first + (n - 1) * step_ms, step_ms)
+        except UserError:
+            raise
+        except Exception as exc:  # a backend's own failure, with the query that caused it
+            raise UserError(f"query failed: {sli.total_expr(step_ms)!r}: {exc}") from None
+        present = int(frame_to_series(frame).index.nunique())
+    else:
+        frame = window_frame if window_frame is not None else measure(slo, backend, start_ms, end_ms, step_ms)
+        n, present = len(frame), int(frame["present"].sum())
+    return present / n if n and present else None
+
+
+def sli_selectors(slo: SLO, step_ms: int = MINUTE_MS) -> list[str]:
+    """The selectors (canonical text) of the SLI's queries, in order of first use."""
+    sli = slo.sli
+    if isinstance(sli, EventsSLI | LatencySLI):
+        exprs = [sli.total_expr(step_ms), sli.good_expr(step_ms)]
+    elif isinstance(sli, TimesliceSLI):
+        exprs = [sli.indicator]
+    else:
+        assert isinstance(sli, RawSLI)
+        exprs = [sli.error_ratio_expr(step_ms)]
+    found = (selector_text(vs) for e in exprs for vs in selectors(parse_expr(e)))
+    return list(dict.fromkeys(found))
+
+
+def sli_data_span(slo: SLO, backend: Any, near_ms: int) -> tuple[int, int] | None:
+    """First and last sample of any series the SLI's queries select, without time bounds (None:
+    none, or a backend that cannot say: one without ``data_span``)."""
+    lookup = getattr(backend, "data_span", None)
+    if lookup is None:
+        return None
+    spans = [sp for sp in (lookup(sel, near_ms) for sel in sli_selectors(slo)) if sp is not None]
+    if not spans:
+        return None
+    return min(a for a, _ in spans), max(b for _, b in spans)
 
 
 def rolling_budget_remaining(frame: pd.DataFrame, objective: float, period_ms: int) -> pd.Series:

@@ -33,11 +33,13 @@ import numpy as np
 import promql_parser as pp
 import requests
 import urllib3
+import yaml
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from sloanalysis._go import match_op
+from sloanalysis.durations import parse_prometheus_duration
 from sloanalysis.errors import UserError
 from sloanalysis.promql.walk import children, duration_ms
 from sloanalysis.store import Labels, SeriesStore, make_labels
@@ -46,9 +48,16 @@ __all__ = [
     "PrometheusClient",
     "SelectorRange",
     "fetch_expressions",
+    "fetch_metadata",
+    "fetch_metric_names",
     "fetch_samples",
+    "fetch_scrape_interval_ms",
+    "fetch_series",
     "format_seconds",
     "needed_ranges",
+    "selector_has_samples",
+    "selector_span",
+    "selector_text",
 ]
 
 DEFAULT_LOOKBACK_MS = 300_000
@@ -383,3 +392,113 @@ def fetch_expressions(
     finally:
         if not isinstance(url, PrometheusClient):
             client.close()
+
+
+# -- where a selector's data is, and what a server exports (query hints, SLO coverage, lint) ----
+
+SPAN_SEARCH_MS = 10 * 365 * 86_400_000
+"""How far back :func:`selector_span` looks for data (ten years before the search's end)."""
+_SPAN_POINTS = 10_000  # points of the coarse pass: under the server's 11,000 per request
+_FINE_STEP_MS = 60_000
+
+
+def selector_text(vs: pp.VectorSelector) -> str:
+    """The selector's name and matchers as canonical PromQL (``{__name__="up",job="x"}``), without
+    its offset or ``@``: what :func:`needed_ranges` reports and the functions below take."""
+    return _selector_text(vs)
+
+
+def _api_get(client: PrometheusClient, path: str, params: list[tuple[str, str]], what: str) -> Any:
+    """``GET /api/v1/<path>``: its ``data``, through the client's timeout and one-line errors."""
+
+    def get() -> Any:
+        conn = client._conn
+        response = conn._session.get(
+            f"{client.url}/api/v1/{path}",
+            params=params,
+            headers=conn.headers,
+            auth=conn.auth,
+            verify=conn._session.verify,
+            cert=conn._session.cert,
+            timeout=client.timeout,
+        )
+        if response.status_code != 200:
+            raise PrometheusApiClientException(
+                f"HTTP Status Code {response.status_code} ({response.content!r})"
+            )
+        return response.json()["data"]
+
+    return client._call(get, what, "raw")["result"]
+
+
+def selector_has_samples(client: PrometheusClient, selector: str, lo_ms: int, hi_ms: int) -> bool:
+    """Whether any series of ``selector`` has a sample in ``[lo_ms, hi_ms]``: one instant query of
+    ``group(present_over_time(selector[width]))`` at ``hi_ms``."""
+    width = max(hi_ms - lo_ms + 1, 1)
+    res = client.instant(f"group(present_over_time({selector}[{width}ms]))", hi_ms)
+    return bool(res["result"]) and res["resultType"] == "vector"
+
+
+def selector_span(client: PrometheusClient, selector: str, search_end_ms: int) -> tuple[int, int] | None:
+    """First and last sample time of the series of ``selector`` in the ten years before
+    ``search_end_ms`` (None: no sample there), in three requests.
+
+    A coarse range query of ``count(count_over_time(selector[S]))`` at step ``S`` (ten years in
+    10,000 steps: about 9 hours) finds the first and last step with data; two range queries at
+    1-minute steps over those steps then read ``min``/``max`` of ``timestamp(selector)``. The last
+    time is a sample's exact timestamp; the first is a sample's, within a minute of the first one
+    (the lookback delta shows a sample at every step up to 5 minutes after it)."""
+    step = -(-SPAN_SEARCH_MS // _SPAN_POINTS // _FINE_STEP_MS) * _FINE_STEP_MS
+    start = search_end_ms - _SPAN_POINTS * step
+    coarse = client.range(f"count(count_over_time({selector}[{step}ms]))", start, search_end_ms, step)
+    times = [t for _, ts, vs in parse_result_series(coarse["result"]) for t in ts[np.isfinite(vs)]]
+    if not times:
+        return None
+    first_step, last_step = int(min(times)), int(max(times))
+    fine = _FINE_STEP_MS
+    head = client.range(f"min(timestamp({selector}))", first_step - step, first_step, fine)
+    tail = client.range(f"max(timestamp({selector}))", last_step - step, last_step + fine, fine)
+    firsts = [vs[np.isfinite(vs)] for _, _, vs in parse_result_series(head["result"])]
+    lasts = [vs[np.isfinite(vs)] for _, _, vs in parse_result_series(tail["result"])]
+    first_vals = [v for v in firsts if v.size]
+    last_vals = [v for v in lasts if v.size]
+    lo = round(float(first_vals[0][0]) * 1000) if first_vals else first_step - step
+    hi = round(float(max(v.max() for v in last_vals)) * 1000) if last_vals else last_step
+    return lo, hi
+
+
+def fetch_metric_names(client: PrometheusClient) -> list[str]:
+    """Every metric name the server has (``/api/v1/label/__name__/values``, no time bounds)."""
+    return [str(x) for x in _api_get(client, "label/__name__/values", [], "metric names")]
+
+
+def fetch_series(client: PrometheusClient, selectors: Iterable[str]) -> list[dict[str, str]]:
+    """Label sets of the series matching any of ``selectors`` (``/api/v1/series``, no time bounds:
+    one request for all of them)."""
+    params = [("match[]", s) for s in selectors]
+    if not params:
+        return []
+    data = _api_get(client, "series", params, "series")
+    return [{str(k): str(v) for k, v in entry.items()} for entry in data]
+
+
+def fetch_metadata(client: PrometheusClient) -> dict[str, tuple[str, str]]:
+    """Metric family -> (type, help) from ``/api/v1/metadata`` (scraped targets only: backfilled
+    data has none). Families with several entries keep the first."""
+    data = _api_get(client, "metadata", [], "metadata")
+    out: dict[str, tuple[str, str]] = {}
+    for name, entries in (data or {}).items():
+        if entries:
+            out[str(name)] = (str(entries[0].get("type", "unknown")), str(entries[0].get("help", "")))
+    return out
+
+
+def fetch_scrape_interval_ms(client: PrometheusClient, default_ms: int = 15_000) -> int:
+    """The global scrape interval of the server's configuration (``/api/v1/status/config``), or
+    ``default_ms`` when the server does not say (e.g. a Prometheus-compatible store)."""
+    try:
+        config = _api_get(client, "status/config", [], "configuration")
+        interval = (yaml.safe_load(config.get("yaml", "")) or {}).get("global", {}).get("scrape_interval")
+        return parse_prometheus_duration(str(interval)) if interval else default_ms
+    except (UserError, AttributeError, TypeError, ValueError):
+        return default_ms

@@ -2,9 +2,10 @@
 
 Argument parsing and printing over :func:`sloanalysis.rules.backtest.backtest`, which evaluates the
 rules with Prometheus's rule-manager semantics and scores them against the run's incidents; the
-firing intervals of every alert are printed, then the score of each alert. ``--prometheus URL
---start --end`` fetches the raw samples the rules read from a real server and evaluates them
-embedded (incidents from ``--incidents``).
+firing intervals of every alert are printed, then the score of each alert (by name and severity).
+``--prometheus URL --start --end`` fetches the raw samples the rules read from a real server and
+evaluates them embedded. ``--incidents FILE`` is the ground truth (replacing a run's own); without
+it and without a run directory, precision, recall and false positives are "n/a".
 
 A requested range outside the data is an error; a rule window longer than the evaluated span is
 reported as a warning (such a rule only sees part of its window, as a freshly started server would).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pandas as pd
@@ -42,6 +44,7 @@ HELP = "Evaluate Prometheus rule files over a run or a Prometheus time range; sc
 
 SCORE_COLUMNS = (
     "alert",
+    "severity",
     "incidents",
     "detected",
     "missed",
@@ -61,11 +64,34 @@ SCORE_HEADERS = {
     "budget_before_detection": "budget at detection",
     "fp_per_day": "FP/day",
 }
-FIRING_COLUMNS = ("alertname", "labels", "active_at", "firing_at", "resolved_at", "duration", "incident")
+FIRING_COLUMNS = (
+    "alertname",
+    "severity",
+    "labels",
+    "active_at",
+    "firing_at",
+    "resolved_at",
+    "duration",
+    "incident",
+)
+
+
+INCIDENTS_HELP = """\
+ground truth (--incidents FILE, or a run directory's incidents.csv):
+  CSV with the header id,kind,start,end,expected_alerts[,params], one incident per row:
+    id               unique name of the incident
+    kind             free text (e.g. outage)
+    start, end       RFC 3339 with offset (2026-01-05T14:00:00Z) or epoch milliseconds
+    expected_alerts  ';'-separated AlertName (every severity) or AlertName:severity, may be empty
+    params           optional JSON object
+  or YAML (.yaml/.yml): a list of mappings with the same keys.
+  Only alerts of the given rule files are scored; an alert no incident expects is scored on
+  false positives alone. Without ground truth precision, recall and false positives are n/a."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_rule_arguments(parser)
+    parser.epilog = f"{parser.epilog}\n\n{INCIDENTS_HELP}" if parser.epilog else INCIDENTS_HELP
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     parser.add_argument(
         "--emit-promtool-test", metavar="OUT", help="write a promtool test pinning --incident"
@@ -74,19 +100,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser, *, many_runs: bool = False) -> None:
-    """Arguments shared with ``tune``: rule files, data source, evaluation settings, SLO."""
+    """Arguments shared with ``tune``: rule files, data source, ground truth, evaluation settings, SLO."""
     parser.add_argument(
         "--rules", action="append", required=True, metavar="FILE", help="rule file (repeatable)"
     )
     if many_runs:
-        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+        parser.add_argument("runs", nargs="*", metavar="RUN", help="run directories (or use --prometheus)")
     else:
         parser.add_argument("run", nargs="?", metavar="RUN", help="run directory (or use --prometheus)")
-        parser.add_argument("--prometheus", metavar="URL", help="fetch the data from this Prometheus")
-        add_timeout_argument(parser)
-        parser.add_argument(
-            "--incidents", metavar="CSV", help="incidents.csv to score against (with --prometheus)"
-        )
+    parser.add_argument("--prometheus", metavar="URL", help="fetch the data from this Prometheus")
+    add_timeout_argument(parser)
+    parser.add_argument(
+        "--incidents",
+        metavar="FILE",
+        help="ground-truth incidents, CSV or YAML (replaces a run's own; schema below)",
+    )
     parser.add_argument(
         "--start", metavar="TIME", help="evaluate from (RFC 3339 or Unix seconds; default: data start)"
     )
@@ -111,7 +139,7 @@ def add_rule_arguments(parser: argparse.ArgumentParser, *, many_runs: bool = Fal
     parser.add_argument("--slo", metavar="NAME", help="which SLO of --slos (default: the first)")
 
 
-def _time(text: str | None, what: str) -> int | None:
+def time_arg(text: str | None, what: str) -> int | None:
     if text is None:
         return None
     from sloanalysis.query import parse_time
@@ -146,6 +174,7 @@ def _firing_view(row: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in row["labels"].items() if k != "alertname"}
     return {
         "alertname": row["alertname"],
+        "severity": row["severity"],
         "labels": ",".join(f"{k}={v}" for k, v in sorted(shown.items())),
         "active_at": iso(row["active_at_ms"]),
         "firing_at": iso(row["firing_at_ms"]),
@@ -160,6 +189,11 @@ def _firing_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def na(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``fmt`` with None shown as ``n/a`` (a measure without ground truth, or undefined)."""
+    return lambda x: "n/a" if x is None else fmt(x)
+
+
 def _reset(ms: float | None) -> str:
     """Reset after the incident's end; an alert that clears before the end says so in words."""
     if ms is None:
@@ -168,44 +202,57 @@ def _reset(ms: float | None) -> str:
 
 
 SCORE_FORMATTERS = {
-    "precision": lambda x: fmt_percent(x, 3),
-    "recall": lambda x: fmt_percent(x, 3),
+    "precision": na(lambda x: fmt_percent(x, 3)),
+    "recall": na(lambda x: fmt_percent(x, 3)),
+    "false_positives": na(str),
     "detection_ms": lambda x: "-" if x is None else format_duration_human(x),
     # An alert that clears before the incident ends has a negative reset: say so in words.
     "reset_ms": lambda x: _reset(x),
     "budget_before_detection": lambda x: fmt_percent(x, 3),
-    "fp_per_day": fmt_number,
+    "fp_per_day": na(fmt_number),
 }
+
+
+def ground_truth(args: argparse.Namespace, run_incidents: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``--incidents`` if given, else the run's own incidents (None from a Prometheus: no ground truth)."""
+    from sloanalysis.sources.rundir import load_incidents
+
+    return load_incidents(args.incidents) if args.incidents else run_incidents
+
+
+def prometheus_span(start: int | None, end: int | None) -> tuple[int, int]:
+    if start is None or end is None:
+        raise UserError("--prometheus needs --start and --end")
+    if end <= start:
+        raise UserError("--end must be after --start")
+    return start, end
 
 
 def _source(
     args: argparse.Namespace, groups: list[RuleGroup], sli: BudgetSLI, start: int | None, end: int | None
-) -> tuple[SeriesStore, pd.DataFrame, str, int, int]:
-    """Samples, incidents, a description and the span: from RUN, or fetched from --prometheus."""
-    from sloanalysis.sources.rundir import INCIDENT_COLUMNS, load_incidents, load_run
+) -> tuple[SeriesStore, pd.DataFrame | None, str, int, int]:
+    """Samples, incidents (None: no ground truth), a description and the span: from RUN, or
+    fetched from --prometheus."""
+    from sloanalysis.sources.rundir import load_run
 
     if args.prometheus:
-        if start is None or end is None:
-            raise UserError("--prometheus needs --start and --end")
-        if end <= start:
-            raise UserError("--end must be after --start")
+        if args.run:
+            raise UserError("give a RUN directory or --prometheus URL, not both")
+        start, end = prometheus_span(start, end)
         store = fetch_rule_inputs(args.prometheus, groups, start, end, sli=sli, timeout=args.timeout)
-        incidents = (
-            load_incidents(args.incidents) if args.incidents else pd.DataFrame(columns=list(INCIDENT_COLUMNS))
-        )
-        return store, incidents, args.prometheus, start, end
+        return store, ground_truth(args, None), args.prometheus, start, end
     if not args.run:
         raise UserError("give a RUN directory or --prometheus URL")
     run_ = load_run(args.run)
     start, end = evaluation_span(run_.store, start, end, str(run_.path))
-    return run_.store, run_.incidents, str(run_.path), start, end
+    return run_.store, ground_truth(args, run_.incidents), str(run_.path), start, end
 
 
 def run(args: argparse.Namespace) -> int:
     groups = load_rule_files(args.rules)
     settings = eval_settings(args)
     sli = budget_sli(args)
-    start_arg, end_arg = _time(args.start, "--start"), _time(args.end, "--end")
+    start_arg, end_arg = time_arg(args.start, "--start"), time_arg(args.end, "--end")
     if args.emit_promtool_test and not args.incident:
         raise UserError("--emit-promtool-test needs --incident ID")
     store, incidents, source, start, end = _source(args, groups, sli, start_arg, end_arg)
@@ -217,11 +264,18 @@ def run(args: argparse.Namespace) -> int:
         _emit(args, store, incidents, bt.evaluation)
     firings = [_firing_view(r) for r in bt.firings]
     scores, pairs = records(bt.scores), records(bt.pairs)
+    note = (
+        None
+        if bt.ground_truth
+        else "no ground truth (give --incidents FILE): precision, recall and false positives are n/a"
+    )
     if args.format == "json":
         doc = {
             "source": source,
             "start_ms": start,
             "end_ms": end,
+            "ground_truth": bt.ground_truth,
+            "note": note,
             "firing": json.loads(render(firings, "json")),
             "scores": json.loads(render(scores, "json", columns=SCORE_COLUMNS)),
             "incidents": json.loads(render(pairs, "json")),
@@ -239,14 +293,24 @@ def run(args: argparse.Namespace) -> int:
     out.write(
         render(scores, "table", columns=SCORE_COLUMNS, headers=SCORE_HEADERS, formatters=SCORE_FORMATTERS)
     )
+    if note:
+        out.write(f"\nNote: {note}.\n")
     misses = [p for p in pairs if not p["detected"]]
     if misses:
-        out.write("\nMissed: " + ", ".join(f"{p['incident']} ({p['alert']})" for p in misses) + "\n")
+        out.write("\nMissed: " + ", ".join(f"{p['incident']} ({_ident(p)})" for p in misses) + "\n")
     return 0
 
 
-def _emit(args: argparse.Namespace, store: SeriesStore, incidents: pd.DataFrame, ev: RuleEvaluation) -> None:
+def _ident(row: dict[str, Any]) -> str:
+    return str(row["alert"]) if row.get("severity") is None else f"{row['alert']}:{row['severity']}"
+
+
+def _emit(
+    args: argparse.Namespace, store: SeriesStore, incidents: pd.DataFrame | None, ev: RuleEvaluation
+) -> None:
     """``--emit-promtool-test OUT --incident ID``: a promtool test pinning that incident's alerts."""
+    if incidents is None:
+        raise UserError("--emit-promtool-test needs ground truth: give --incidents FILE")
     match = incidents[incidents["id"].astype(str) == str(args.incident)]
     if match.empty:
         known = ", ".join(incidents["id"].astype(str))

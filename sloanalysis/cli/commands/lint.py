@@ -1,9 +1,12 @@
 """``sloanalysis lint``: static checks of alerting rules and a Grafana dashboard against a catalog.
 
 The catalog (metric names, label names and values, types, scrape interval, limits) comes from a run
-directory (``--run``) or a metric-catalog file (``--catalog``, written by ``tronsim catalog``).
-Without either, the checks that need no catalog still run and whether metrics, labels and values
-exist is not checked (a note on stderr says so). Exit status: 1 when any finding is an error,
+directory (``--run``), a metric-catalog file (``--catalog``, written by ``tronsim catalog``) or a
+Prometheus server (``--prometheus URL``: its metric names, the series of the metrics the files
+select, metadata and scrape interval, each request bounded by ``--timeout``). In every case the
+recording rules of the rules file join it: their ``record:`` names are known metrics. Without a
+source, the checks that need no catalog still run and whether metrics, labels and values exist is
+not checked (a note on stderr says so). Exit status: 1 when any finding is an error,
 0 otherwise, 2 on bad input.
 """
 
@@ -12,14 +15,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import render
 from sloanalysis.rules.lint import (
     Catalog,
     catalog_from_file,
+    catalog_from_prometheus,
     catalog_from_run,
     has_errors,
     lint_files,
+    referenced_metrics,
     structural_catalog,
 )
 
@@ -35,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--catalog", metavar="FILE", help="metric catalog JSON (e.g. from 'tronsim catalog --out FILE')"
     )
+    source.add_argument(
+        "--prometheus", metavar="URL", help="a Prometheus server whose series and metadata form the catalog"
+    )
+    add_timeout_argument(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
 
 
@@ -43,9 +53,12 @@ def _catalog(args: argparse.Namespace) -> Catalog:
         return catalog_from_run(args.run)
     if args.catalog:
         return catalog_from_file(args.catalog)
+    if args.prometheus:
+        metrics = referenced_metrics(args.rules, args.dashboard)
+        return catalog_from_prometheus(args.prometheus, metrics, timeout=args.timeout)
     print(
-        "sloanalysis lint: note: no --run or --catalog: whether metrics, labels and values exist "
-        "is not checked",
+        "sloanalysis lint: note: no --run, --catalog or --prometheus: whether metrics, labels and "
+        "values exist is not checked",
         file=sys.stderr,
     )
     return structural_catalog()

@@ -1,8 +1,17 @@
-"""``sloanalysis query``: evaluate a PromQL expression over a run directory or a real Prometheus."""
+"""``sloanalysis query``: evaluate a PromQL expression over a run directory or a real Prometheus.
+
+After a range query, every vector selector of the expression that reads no sample over the range
+gets a warning on stderr (one line each; the exit status stays 0) saying where its data, or its
+metric's, is: ``query: warning: up{job="x"} matches no series between A and B; "up" has data
+from C to D`` (or ``no series named "up" exists``). With --prometheus that costs one request per
+selector, and three more per selector without data
+(:func:`sloanalysis.query.selectors_without_data`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +24,11 @@ from sloanalysis.query import (
     Backend,
     EmbeddedBackend,
     PrometheusBackend,
+    SelectorHint,
+    SpanBackend,
     parse_duration,
     parse_time,
+    selectors_without_data,
 )
 
 NAME = "query"
@@ -74,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
         expr = positional[0]
         with PrometheusBackend(args.prometheus, timeout=args.timeout) as prom:
             now = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
-            frame = _evaluate(prom, expr, args, first_ms=None, last_ms=now)
+            frame, span = _evaluate(prom, expr, args, first_ms=None, last_ms=now)
+            _print(frame, args.format)
+            _warn_empty_selectors(prom, expr, span)
+        return 0
     else:
         if len(positional) != 2:
             raise UserError(
@@ -89,19 +104,52 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{run_dir.path}: the run has no samples")
         if args.max_steps < 1:
             raise UserError("--max-steps must be at least 1")
-        backend = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2, max_steps=args.max_steps)
-        frame = _evaluate(backend, expr, args, first_ms=span[0], last_ms=span[1])
-    _print(frame, args.format)
+        embedded = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2, max_steps=args.max_steps)
+        backend = embedded
+        frame, evaluated = _evaluate(backend, expr, args, first_ms=span[0], last_ms=span[1])
+        _print(frame, args.format)
+        _warn_empty_selectors(embedded, expr, evaluated)
     return 0
+
+
+def _instant(ms: int) -> str:
+    ts = pd.Timestamp(ms, unit="ms", tz="UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ" if ts.second or ts.microsecond else "%Y-%m-%dT%H:%MZ")
+
+
+def hint_message(hint: SelectorHint, start_ms: int, end_ms: int) -> str:
+    """``query: warning: SEL matches no series between A and B; ...where its data is``."""
+    between = f"between {_instant(start_ms)} and {_instant(end_ms)}"
+    head = f"query: warning: {hint.selector} matches no series {between}"
+    if hint.span_ms is not None:
+        a, b = hint.span_ms
+        who = json.dumps(hint.metric) if hint.selector == hint.metric else "it"
+        return f"{head}; {who} has data from {_instant(a)} to {_instant(b)}"
+    if hint.metric is None:
+        return f"{head}; no series it selects exists"
+    if hint.metric_span_ms is None:
+        return f"{head}; no series named {json.dumps(hint.metric)} exists"
+    a, b = hint.metric_span_ms
+    return f"{head}; {json.dumps(hint.metric)} has data from {_instant(a)} to {_instant(b)}"
+
+
+def _warn_empty_selectors(backend: SpanBackend, expr: str, evaluated: tuple[int, int] | None) -> None:
+    """One warning per selector that read nothing (range queries only: ``evaluated`` None skips)."""
+    if evaluated is None:
+        return
+    start, end = evaluated
+    for hint in selectors_without_data(backend, expr, start, end):
+        print(hint_message(hint, start, end), file=sys.stderr)
 
 
 def _evaluate(
     backend: Backend, expr: str, args: argparse.Namespace, *, first_ms: int | None, last_ms: int
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, tuple[int, int] | None]:
+    """The result, and the range evaluated (None for an instant query)."""
     if args.at is not None:
         if args.start is not None or args.end is not None or args.step is not None:
             raise UserError("--at makes an instant query; drop --start/--end/--step")
-        return backend.query(expr, parse_time(args.at, reference_ms=last_ms))
+        return backend.query(expr, parse_time(args.at, reference_ms=last_ms)), None
     end = last_ms if args.end is None else parse_time(args.end, reference_ms=last_ms)
     if args.start is not None:
         start = parse_time(args.start, reference_ms=end)
@@ -111,7 +159,7 @@ def _evaluate(
         step = parse_duration(args.step)
     else:
         step = 60_000 if end - start > _LONG_RANGE_MS else 15_000
-    return backend.query_range(expr, start, end, step)
+    return backend.query_range(expr, start, end, step), (start, end)
 
 
 def _print(frame: pd.DataFrame, fmt: str) -> None:

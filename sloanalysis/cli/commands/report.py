@@ -1,9 +1,18 @@
 """``sloanalysis report (--run DIR | --prometheus URL --start --end) --out reports/NAME``.
 
 Renders the notebooks headless into standalone HTML plus ``summary.md``, ``summary.json`` and
-``junit.xml`` (:mod:`sloanalysis.report.build`); prints the summary table. Exit status: 1 when a gate
-fails (an SLO missed, an alert's recall or precision below ``--min-recall``/``--min-precision``),
-0 otherwise, 2 on bad input.
+``junit.xml`` (:mod:`sloanalysis.report.build`); prints the summary table.
+
+Inputs: with ``--run`` (a run directory of the TRON simulator), ``--slos`` and ``--dashboard``
+default to the project's own TRON files (found from the working directory upward); with
+``--prometheus`` nothing defaults: only the files given are used (at least ``--slos`` or
+``--rules``).
+
+Exit status: 1 when a gate fails (an SLO missed anywhere in the range, or at its end with
+``--gate-at end``; an SLO without data or with low coverage; an alert's recall or precision below
+``--min-recall``/``--min-precision``; alert gates are n/a, never failed, without ground truth),
+0 otherwise, 2 on bad input or when no SLO has a single sample in the range (the report is still
+written).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from sloanalysis.cli.app import add_quiet_argument, add_timeout_argument, progre
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import render
 from sloanalysis.report.context import find_project
+from sloanalysis.report.gates import GATE_AT
 from sloanalysis.report.model import PROJECT_FILES, Inputs
 
 NAME = "report"
@@ -37,16 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, metavar="DIR", help="output directory (replaced), e.g. reports/NAME"
     )
     parser.add_argument(
-        "--slos", default=DEFAULT_SLOS, metavar="FILE", help=f"SLO file (default {DEFAULT_SLOS})"
+        "--slos", metavar="FILE", help=f"SLO file (with --run, default the project's {DEFAULT_SLOS})"
     )
     parser.add_argument(
         "--rules", action="append", default=[], metavar="FILE", help="alerting rules to backtest (repeatable)"
     )
     parser.add_argument(
         "--dashboard",
-        default=DEFAULT_DASHBOARD,
         metavar="FILE",
-        help=f"Grafana dashboard (default {DEFAULT_DASHBOARD})",
+        help=f"Grafana dashboard (with --run, default the project's {DEFAULT_DASHBOARD}); its page is "
+        "left out when none of its queries has data",
     )
     parser.add_argument("--incidents", metavar="CSV", help="ground-truth incidents (default: the run's own)")
     parser.add_argument(
@@ -54,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-precision", type=float, default=0.5, help="gate: minimum precision per alert (default 0.5)"
+    )
+    parser.add_argument(
+        "--gate-at",
+        choices=GATE_AT,
+        default="range",
+        help="SLO gate: 'range' fails an SLO missed in any period (or its worst rolling window) of the "
+        "range, 'end' only one missed at the range's end (default range)",
     )
     add_timeout_argument(parser)
     add_quiet_argument(parser)
@@ -69,38 +86,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _default_path(value: str | None, default: str) -> str | None:
-    """A default path missing from the working directory is the project's own file, found from the
-    working directory upward (:func:`~sloanalysis.report.context.find_project`)."""
-    if not value:
-        return None
-    if value == default and not Path(value).exists():
-        root = find_project()
-        if root is not None and (root / default).exists():
-            return str(root / default)
-    return value
+def _default_path(value: str | None, default: str, run: str | None) -> str | None:
+    """The path given; without one and with a run directory, the project's own file (in the working
+    directory, else found upward: :func:`~sloanalysis.report.context.find_project`), if any.
+    A Prometheus source gets no default: its service is the user's, not the project's."""
+    if value or not run:
+        return value or None
+    if Path(default).exists():
+        return default
+    root = find_project()
+    return str(root / default) if root is not None and (root / default).exists() else None
 
 
-def run(args: argparse.Namespace) -> int:
-    from sloanalysis.report.build import build_report  # notebooks and nbconvert: only when reporting
-
+def inputs_from_args(args: argparse.Namespace) -> Inputs:
+    """The report's inputs from the arguments: checked, with the project's files as defaults for
+    a run directory only."""
     for flag in ("min_recall", "min_precision"):
         value = getattr(args, flag)
         if not 0.0 <= value <= 1.0:
             raise UserError(f"--{flag.replace('_', '-')} must be within 0..1, got {value}")
     if args.prometheus and not args.start:
         raise UserError("--prometheus needs --start (the range to report on)")
-    inputs = Inputs(
+    if args.prometheus and not (args.slos or args.rules):
+        raise UserError("--prometheus needs --slos FILE or --rules FILE (nothing defaults for a server)")
+    return Inputs(
         run_dir=args.run,
         prometheus_url=args.prometheus,
         start=args.start,
         end=args.end,
-        slos=_default_path(args.slos, DEFAULT_SLOS),
+        slos=_default_path(args.slos, DEFAULT_SLOS, args.run),
         rules=tuple(args.rules),
-        dashboard=_default_path(args.dashboard, DEFAULT_DASHBOARD),
+        dashboard=_default_path(args.dashboard, DEFAULT_DASHBOARD, args.run),
         incidents=args.incidents,
         timeout_s=args.timeout,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from sloanalysis.report.build import build_report  # notebooks and nbconvert: only when reporting
+
+    inputs = inputs_from_args(args)
     notebooks = tuple(dict.fromkeys(args.notebook or NOTEBOOK_NAMES))
     bar = progress_bar(len(notebooks) + 1, "step", "report", quiet=args.quiet)
     try:
@@ -109,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             min_recall=args.min_recall,
             min_precision=args.min_precision,
+            gate_at=args.gate_at,
             notebooks=notebooks,
             progress=None if bar is None else lambda what: (bar.set_postfix_str(what), bar.update()),
         )
@@ -133,5 +159,11 @@ def run(args: argparse.Namespace) -> int:
             f"\nreport: {index.resolve()}\n"
             f"time: {t['total_s']:.1f} s (computation {t['compute_s']:.1f} s; notebook execution "
             f"{t['notebooks_s']:.1f} s, of which {t['after_compute_s']:.1f} s after the computation)\n"
+        )
+    if result.no_data:
+        summary = json.loads((Path(args.out) / "summary.json").read_text(encoding="utf-8"))
+        raise UserError(
+            f"no SLO has a sample between {summary['start']} and {summary['end']} "
+            f"(wrong range or server?); report written to {index.resolve()}"
         )
     return 1 if result.failed else 0

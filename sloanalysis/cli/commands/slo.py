@@ -3,8 +3,14 @@
 For every SLO (:func:`sloanalysis.slo.status.slo_status`): objective, the window evaluated (the
 period, or less when the data or --start begin later), the SLI, met or not, error budget remaining
 (ratio and events or minutes), the current burn rate (last hour) and the time to exhaustion at that
-rate. A window without traffic shows its SLI as ``no data`` and spends no budget; a window without
-any sample shows ``no data`` throughout (:mod:`sloanalysis.slo.status` documents the states).
+rate, the coverage (share of the window's steps with SLI data) and the state (met, missed, no
+data, low coverage: :mod:`sloanalysis.slo.status` documents them).
+
+No data is never success. An SLO in state ``no data`` or ``low coverage`` (coverage under
+``--min-coverage``, default 0.9) is an error, told on stderr in one line per SLO with where its
+series do have data. Exit status: 0 when every SLO has data (met or missed: this command reports,
+the report's gates judge), 1 when some SLO has no data or low coverage, 2 when no SLO has any data
+at all (or on bad input).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
+
 from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.durations import format_duration_human, parse_duration_ms
 from sloanalysis.errors import UserError
@@ -22,11 +30,15 @@ from sloanalysis.formatting import FORMATS, fmt_number, fmt_percent, render
 from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_time
 from sloanalysis.slo.budget import QueryBackend
 from sloanalysis.slo.spec import load_slo_files
-from sloanalysis.slo.status import slo_status
+from sloanalysis.slo.status import MIN_COVERAGE, SLOStatus, slo_status
 from sloanalysis.sources.rundir import load_run
 
 NAME = "slo"
 HELP = "Evaluate SLOs over a run directory or a Prometheus server: SLI, met or not, error budget left."
+EXIT_STATUS = """\
+exit status: 0 every SLO has data over its window (met or missed), 1 some SLO has no data or
+coverage under --min-coverage (one line each on stderr, with where its data is), 2 no SLO has
+any data at all, or bad input."""
 
 COLUMNS = (
     "slo",
@@ -34,7 +46,8 @@ COLUMNS = (
     "period_ms",
     "window_ms",
     "sli",
-    "met",
+    "coverage",
+    "state",
     "budget_remaining_ratio",
     "budget_remaining",
     "burn_rate_current",
@@ -63,7 +76,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--default-period", default="30d", metavar="DUR", help="period of Sloth SLOs (default 30d)"
     )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        default=MIN_COVERAGE,
+        metavar="F",
+        help=f"least share of the window's steps with SLI data, 0..1 (default {MIN_COVERAGE:g}); "
+        "under it the SLO is an error",
+    )
+    parser.add_argument(
+        "--step",
+        default="1m",
+        metavar="DUR",
+        help="resolution of coverage and per-step SLIs (default 1m; at least two scrape intervals)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    parser.epilog = f"{parser.epilog}\n\n{EXIT_STATUS}" if parser.epilog else EXIT_STATUS
 
 
 def _backend(args: argparse.Namespace) -> tuple[QueryBackend, int | None, int]:
@@ -92,7 +120,8 @@ FORMATTERS: dict[str, Callable[[Any], str]] = {
     "period_ms": format_duration_human,
     "window_ms": format_duration_human,
     "sli": _or_no_data(lambda x: fmt_percent(x, 6)),
-    "met": _or_no_data(lambda x: "yes" if x else "NO"),
+    "coverage": _or_no_data(lambda x: fmt_percent(x, 4)),
+    "state": lambda x: "MISSED" if x == "missed" else str(x),
     "budget_remaining_ratio": _or_no_data(lambda x: fmt_percent(x, 4)),
     "budget_remaining": _or_no_data(str),
     "burn_rate_current": _or_no_data(fmt_number),
@@ -104,21 +133,64 @@ def run(args: argparse.Namespace) -> int:
     period = parse_duration_ms(args.default_period, what="--default-period")
     if period <= 0:
         raise UserError("--default-period must be positive")
+    if not 0.0 <= args.min_coverage <= 1.0:  # NaN fails this too
+        raise UserError(f"--min-coverage must be between 0 and 1, got {args.min_coverage!r}")
+    step = parse_duration_ms(args.step, what="--step")
+    if step <= 0:
+        raise UserError("--step must be positive")
     slos = load_slo_files(args.slos, period)
     backend, data_start, data_end = _backend(args)
     end = parse_time(args.end, reference_ms=data_end) if args.end else data_end
     start_arg = parse_time(args.start, reference_ms=end) if args.start else None
-    rows = []
+    statuses = []
     for slo in slos:
         earliest = start_arg if start_arg is not None else data_start
         start = end - slo.period_ms if earliest is None else max(earliest, end - slo.period_ms)
         if start >= end:
             raise UserError(f"--start must be before --end ({start} >= {end} ms)")
-        rows.append(slo_status(slo, backend, start, end).row())
+        statuses.append(slo_status(slo, backend, start, end, step, min_coverage=args.min_coverage))
+    rows = [s.row() for s in statuses]
     if args.format == "table":
         for row in rows:
             row["budget_remaining"] = _amount(row)
         sys.stdout.write(render(rows, "table", columns=COLUMNS, headers=HEADERS, formatters=FORMATTERS))
     else:
         sys.stdout.write(render(rows, args.format))
-    return 0
+    return _report_missing_data(statuses)
+
+
+def _instant(ms: int) -> str:
+    """``2026-01-06T10:00Z`` (seconds only when not whole minutes)."""
+    ts = pd.Timestamp(ms, unit="ms", tz="UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ" if ts.second or ts.microsecond else "%Y-%m-%dT%H:%MZ")
+
+
+def missing_data_message(status: SLOStatus) -> str | None:
+    """One line for an SLO without data or with low coverage (None for met or missed)."""
+    state = status.state
+    if state not in ("no data", "low coverage"):
+        return None
+    where = f"{_instant(status.start_ms)} .. {_instant(status.end_ms)}"
+    if state == "no data" and status.has_samples:
+        what = f"no traffic in {where} (its series have samples but count no events)"
+    elif state == "no data":
+        what = f"no data in {where}"
+    else:
+        cover, least = fmt_percent(status.coverage or 0.0, 4), fmt_percent(status.min_coverage, 4)
+        what = f"low coverage in {where}: {cover} of the steps have data, under {least}"
+    span = status.data_span_ms
+    if span is None:
+        tail = "its queries select no series at all"
+    else:
+        tail = f"its series have data from {_instant(span[0])} to {_instant(span[1])}"
+    return f"slo {status.slo.name}: {what}; {tail}"
+
+
+def _report_missing_data(statuses: list[SLOStatus]) -> int:
+    """The stderr lines and the exit status (0, 1, or 2 when no SLO has any data)."""
+    lines = [m for m in (missing_data_message(s) for s in statuses) if m is not None]
+    for line in lines:
+        print(line, file=sys.stderr)
+    if statuses and all(s.state == "no data" and not s.has_samples for s in statuses):
+        return 2
+    return 1 if lines else 0
