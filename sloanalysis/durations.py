@@ -106,6 +106,13 @@ def format_duration_ms(ms: int) -> str:
     return "".join(parts)
 
 
+def format_time_left(ms: float | None) -> str:
+    """Time until an error budget is exhausted: ``exhausted`` when it already is (zero or less)."""
+    if ms is not None and not math.isnan(ms) and ms <= 0:
+        return "exhausted"
+    return format_duration_human(ms)
+
+
 def format_duration_human(ms: float | None) -> str:
     """A duration for people, the same in the CLI, Markdown and HTML: ``350ms``, ``51.8s``,
     ``38m55s``, ``2d3h``: three significant digits under a minute, then the two largest units

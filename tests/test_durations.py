@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sloanalysis.durations import (
     format_duration_human,
     format_duration_ms,
+    format_time_left,
     is_prometheus_duration,
     parse_duration_ms,
     parse_prometheus_duration,
@@ -152,3 +153,11 @@ def test_prometheus_form_reads_back(ms: int) -> None:
 )
 def test_human_form(ms: float | None, text: str) -> None:
     assert format_duration_human(ms) == text
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(0, "exhausted"), (-5 * M, "exhausted"), (90 * M, "1h30m"), (math.inf, "never"), (None, "never")],
+)
+def test_time_left(ms: float | None, text: str) -> None:
+    assert format_time_left(ms) == text

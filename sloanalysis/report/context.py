@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from sloanalysis.dashboard import PanelData, evaluate_dashboard, load_dashboard
-from sloanalysis.durations import format_duration_human
+from sloanalysis.durations import format_duration_human, format_time_left
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import fmt_number, fmt_percent
 from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_duration, parse_time
@@ -231,7 +231,7 @@ def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
         "budget left": known(row["budget_remaining_ratio"], _budget_pct),
         "left (amount)": known(row["budget_remaining"], lambda x: f"{fmt_number(x)} {unit}"),
         "burn (1h)": known(row["burn_rate_current"], fmt_number),
-        "exhausted in": known(row["time_to_exhaustion_ms"], format_duration_human),
+        "exhausted in": known(row["time_to_exhaustion_ms"], format_time_left),
     }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from sloanalysis.cli.app import add_timeout_argument
-from sloanalysis.durations import format_duration_human, parse_duration_ms
+from sloanalysis.durations import format_duration_human, format_time_left, parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import FORMATS, fmt_number, fmt_percent, render
 from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_time
@@ -125,7 +125,7 @@ FORMATTERS: dict[str, Callable[[Any], str]] = {
     "budget_remaining_ratio": _or_no_data(lambda x: fmt_percent(x, 4)),
     "budget_remaining": _or_no_data(str),
     "burn_rate_current": _or_no_data(fmt_number),
-    "time_to_exhaustion_ms": _or_no_data(format_duration_human),
+    "time_to_exhaustion_ms": _or_no_data(format_time_left),
 }
 
 
