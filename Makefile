@@ -21,7 +21,7 @@ REPORT_RULES = --rules monitoring/seed/alerting-rules.yml $(if $(wildcard monito
 
 # A failed gate (exit 1) is part of the demo's findings; bad input (exit 2) still stops make.
 demo: install
-	$(BIN)/tronsim run scenarios/reference.yaml --out $(RUNS)/reference --openmetrics
+	$(BIN)/tronsim run scenarios/reference.yaml --out $(RUNS)/reference
 	$(BIN)/sloanalysis report --run $(RUNS)/reference --out reports/demo $(REPORT_RULES) || [ $$? -eq 1 ]
 
 # make report RUN=runs/NAME [OUT=reports/NAME]: the same report from any run directory (exit 1 on a failed gate).
