@@ -31,6 +31,7 @@ def main() -> int:
         ["bench_simulator.py", str(SCENARIOS / "reference.yaml"), str(SCENARIOS / "reference-30d.yaml")],
         ["bench_query.py", str(RUN_30D), "--blocks", str(BLOCKS_30D)],
         ["bench_backtest.py", str(RUN_30D), "--blocks", str(BLOCKS_30D)],
+        ["bench_rules.py"],
         ["bench_capacity.py"],
         ["bench_live.py"],
     ]  # fmt: skip

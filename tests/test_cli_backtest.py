@@ -90,7 +90,7 @@ def test_backtest_bad_input(
     bad = tmp_path / "bad.yml"
     bad.write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x >\n")
     assert main(["backtest", "--rules", str(bad), str(run_dir)]) == 2
-    assert "bad.yml:5" in capsys.readouterr().err
+    assert 'bad.yml: 5:11: group "g", rule 1, "A": could not parse expression' in capsys.readouterr().err
     # a range longer than the data
     assert main(["backtest", "--rules", str(rules), str(run_dir), "--start", "2025-12-31T00:00:00Z"]) == 2
     err = capsys.readouterr().err

@@ -56,7 +56,7 @@ def test_without_a_catalog_existence_is_skipped(tmp_path: Path, capsys: pytest.C
     ("name", "text", "needle"),
     [
         ("bad.yml", "groups: [\n", "invalid YAML"),
-        ("nogroups.yml", "rules: []\n", "'groups'"),
+        ("nogroups.yml", "rules: []\n", "line 1: field rules not found in type rulefmt.RuleGroups"),
         ("norule.yml", "groups:\n- name: g\n  rules:\n  - expr: up\n", "one of 'record' or 'alert'"),
         ("badfor.yml", "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    for: soon\n", "for"),
         ("board.json", '{"panels": [', "invalid JSON"),

@@ -131,3 +131,82 @@ def test_regression_test_passes_under_both_runners(tmp_path: Path) -> None:
         assert rc == 0, err
     # It pins a firing alert and a quiet time.
     assert "exp_alerts: []" in text and "is open, rejecting payouts" in text
+
+
+# -- YAML as Go's yaml.v2 reads promtool files; promtool 3 defaults ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # yaml.v2's resolve(): Go's strconv.ParseInt(s, 0, 64) after dropping underscores, then floats
+        ("0x10", ("!!int", 16)),
+        ("017", ("!!int", 15)),  # a leading 0 is octal
+        ("0o17", ("!!int", 15)),
+        ("0b11", ("!!int", 3)),
+        ("1_0", ("!!int", 10)),
+        ("09", ("!!float", 9.0)),  # not octal, but a float
+        ("1e3", ("!!float", 1000.0)),
+        ("yes", ("!!bool", True)),  # YAML 1.1 booleans stay in yaml.v2
+        ("off", ("!!bool", False)),
+        ("0x10y", ("!!str", "0x10y")),
+    ],
+)
+def test_go_resolve_reads_scalars_as_yaml_v2(text: str, expected: tuple[str, object]) -> None:
+    from sloanalysis.yamlload import go_resolve, load_yaml
+
+    doc = load_yaml(f"v: {text}\nq: '{text}'\n", "t.yml", schema="go")
+    assert doc["v"] == text  # a string field gets the text
+    assert go_resolve(doc["v"]) == expected
+    assert go_resolve(doc["q"]) == ("!!str", text)  # quoted: always a string
+
+
+def test_go_schema_reads_the_first_document_only() -> None:
+    from sloanalysis.yamlload import load_yaml
+
+    assert load_yaml("a: 1\n---\nb: [\n", "t.yml", schema="go") == {"a": "1"}
+    assert load_yaml("", "t.yml", schema="go") is None
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "r.yml").write_text("groups:\n- name: g\n  rules:\n  - record: x\n    expr: up * 2\n")
+    path = tmp_path / "t.yml"
+    path.write_text(text)
+    return path
+
+
+def test_default_interval_is_the_evaluation_interval_under_promtool_3(tmp_path: Path) -> None:
+    # promtool 3: samples 1 2 3 at 0s, 30s, 60s, so up is 3 at 1m (2.42 would keep 1 at time 0).
+    path = _write(
+        tmp_path,
+        "rule_files: [r.yml]\nevaluation_interval: 30s\ntests:\n- input_series:\n"
+        "  - {series: up, values: 1 2 3}\n  promql_expr_test:\n"
+        "  - {expr: up, eval_time: 1m, exp_samples: [{labels: up, value: 3}]}\n",
+    )
+    assert ours(path) == (0, f"Unit Testing:  {path}\n  SUCCESS\n\n", "")
+    rc, _, err = ours(path, prometheus2=True)
+    assert rc == 1 and 'exp: {__name__="up"} 3E+00\n        got: {__name__="up"} 1E+00' in err
+
+
+def test_fuzzy_compare_is_promtool_3_only(tmp_path: Path) -> None:
+    # 0.1 + 0.2 is the float right after 0.3: equal only under fuzzy_compare.
+    path = _write(
+        tmp_path,
+        "fuzzy_compare: true\ntests:\n- interval: 1m\n  promql_expr_test:\n"
+        "  - {expr: 0.1 + 0.2, eval_time: 0m, exp_samples: [{value: 0.3}]}\n",
+    )
+    assert ours(path)[0] == 0
+    rc, _, err = ours(path, prometheus2=True)
+    assert (rc, err) == (
+        1,
+        "  FAILED:\nyaml: unmarshal errors:\n"
+        "  line 1: field fuzzy_compare not found in type main.unitTestFile\n",
+    )
+    path.write_text(path.read_text().replace("true", "false"))
+    assert ours(path)[0] == 1
+
+
+def test_start_timestamp_is_rejected_as_promtool_3_before_it_does(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tests:\n- interval: 1m\n  start_timestamp: 0\n")
+    rc, _, err = ours(path)
+    assert rc == 1
+    assert "line 3: field start_timestamp not found in type main.testGroup" in err

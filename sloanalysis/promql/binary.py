@@ -152,7 +152,9 @@ def _result_labels(left: Labels, right: Labels, op: str, matching: Matching) -> 
     return out
 
 
-def vector_vector(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
+def vector_vector(op: str, lhs: Vec, rhs: Vec, matching: Matching, *, latest_first: bool = False) -> Vec:
+    """``lhs op rhs`` with vector matching. ``latest_first``: a many-to-many error names the two
+    series as Prometheus 2.x does (the later in label order first; 3.x sorts them)."""
     t = lhs.values.shape[1]
     swapped = matching.card == "one-to-many"
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
@@ -167,6 +169,8 @@ def vector_vector(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
             if both.any():
                 step = int(np.argmax(both))
                 dup = sorted(one.labels[r] for r in rows if one.present[r, step])[:2]
+                if latest_first:
+                    dup.reverse()
                 raise PromQLError(
                     f"found duplicate series for the match group {labels_str(sig)} on the {side} "
                     f"hand-side of the operation: [{labels_str(dup[0])}, {labels_str(dup[1])}]"

@@ -20,6 +20,7 @@ from sloanalysis.promql import binary, functions, histogram, rangebatch
 from sloanalysis.promql.parse import (
     PromQLError,
     at_modifiers,
+    dialect_for,
     invalid_utf8_literals,
     parse,
     position,
@@ -45,6 +46,7 @@ from sloanalysis.store import METRIC_NAME, SeriesStore
 DEFAULT_SUBQUERY_STEP_MS = 60_000
 # Inner steps one subquery may evaluate (a day at 1 s is 86,400; [30d:1ms] would be 2.6 billion).
 MAX_SUBQUERY_STEPS = 5_000_000
+_MAX_CACHED_TREES = 100_000  # distinct expression texts one engine keeps parsed
 _KEEP_NAME_RANGE = ("last_over_time", "first_over_time")
 _HISTOGRAM_ONLY = (
     "histogram_avg",
@@ -511,7 +513,7 @@ class _Evaluator:
         matching = binary.Matching(card, on, labels, include, return_bool)
         if op in binary.SET_OPS:
             return binary.set_operation(op, lhs, rhs, matching)
-        return binary.vector_vector(op, lhs, rhs, matching)
+        return binary.vector_vector(op, lhs, rhs, matching, latest_first=self.ctx.prometheus2)
 
 
 class Engine:
@@ -526,6 +528,17 @@ class Engine:
         self.store = store
         self.lookback_ms = int(lookback_ms)
         self.prometheus2 = bool(prometheus2)
+        self._trees: dict[str, Any] = {}
+
+    def parse(self, expr: str) -> Any:
+        """The syntax tree of ``expr``, parsed once per engine: a rule manager evaluates the same
+        texts many times (trees are only read, so sharing them is safe)."""
+        tree = self._trees.get(expr)
+        if tree is None:
+            if len(self._trees) >= _MAX_CACHED_TREES:  # a long-lived engine answering ad-hoc queries
+                self._trees.clear()
+            tree = self._trees[expr] = parse(expr, dialect_for(self.prometheus2))
+        return tree
 
     def _context(self, text: str, tree: Any, start: int, end: int, step: int) -> _Context:
         return _Context(
@@ -541,7 +554,7 @@ class Engine:
         )
 
     def instant(self, expr: str, at_ms: int) -> QueryResult:
-        tree = parse(expr)
+        tree = self.parse(expr)
         ctx = self._context(expr, tree, int(at_ms), int(at_ms), 0)
         steps = np.array([int(at_ms)], dtype=np.int64)
         value = _Evaluator(ctx, steps).eval(tree)
@@ -588,7 +601,7 @@ class Engine:
             raise PromQLError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
             raise PromQLError("end timestamp must not be before start time")
-        tree = parse(expr)
+        tree = self.parse(expr)
         ctx = self._context(expr, tree, int(start_ms), int(end_ms), int(step_ms))
         steps = np.arange(int(start_ms), int(end_ms) + 1, int(step_ms), dtype=np.int64)
         value = _Evaluator(ctx, steps).eval(tree)

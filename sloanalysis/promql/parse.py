@@ -3,11 +3,20 @@
 The parser only says *what* is wrong; Prometheus users expect ``line:col: parse error: ...``.
 The position is recovered here: messages naming a token are located in the text, and other
 errors are located at the shortest prefix of the query that already fails the same way.
+
+The parser reads the union of the Prometheus versions' languages (``holt_winters`` is registered
+with it). A :class:`Dialect` says what one version accepts: :data:`PROMETHEUS_2` is Prometheus
+2.42, :data:`PROMETHEUS_3` the default (Prometheus 3, experimental functions enabled as with
+``--enable-feature=promql-experimental-functions``). ``parse(text, dialect)`` rejects what that
+version rejects, with its wording and position; ``parse(text)`` checks no version (for text that
+was already checked when its rule file was read).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +28,102 @@ from sloanalysis.promql.walk import walk
 
 class PromQLError(UserError):
     """A PromQL expression that cannot be parsed or evaluated (user error)."""
+
+
+# Prometheus 2's name for double_exponential_smoothing (renamed in 3.0); same arguments.
+promql_parser.register_extra_functions(
+    [
+        promql_parser.Function(
+            "holt_winters",
+            [promql_parser.ValueType.Matrix, promql_parser.ValueType.Scalar, promql_parser.ValueType.Scalar],
+            promql_parser.ValueType.Vector,
+        )
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The language of one Prometheus version: PromQL functions and syntax, rule-file fields.
+
+    ``missing_functions``: functions the parser knows that this version does not;
+    ``experimental``: functions (and the ``limitk``/``limit_ratio`` aggregations) that need
+    ``--enable-feature=promql-experimental-functions``; ``legacy_syntax``: Prometheus 2's lexer
+    (no quoted names in selectors, durations need a unit); ``utf8_names``: any UTF-8 text is a
+    metric or label name (Prometheus 3), else ``[a-zA-Z_:][a-zA-Z0-9_:]*``; the ``*_fields`` are
+    the keys ``rulefmt`` reads, ``*_type`` the Go type names its decoder errors cite.
+    """
+
+    name: str
+    prometheus2: bool
+    missing_functions: frozenset[str]
+    experimental: frozenset[str]
+    experimental_enabled: bool
+    legacy_syntax: bool
+    utf8_names: bool
+    group_fields: tuple[str, ...]
+    rule_fields: tuple[str, ...]
+    rule_type: str
+    group_node_type: str
+
+
+_EXPERIMENTAL_3 = frozenset(
+    [
+        "double_exponential_smoothing",
+        "end",
+        "first_over_time",
+        "histogram_quantiles",
+        "info",
+        "integral",
+        "limit_ratio",
+        "limitk",
+        "mad_over_time",
+        "range",
+        "sort_by_label",
+        "sort_by_label_desc",
+        "start",
+        "step",
+        "ts_of_first_over_time",
+        "ts_of_last_over_time",
+        "ts_of_max_over_time",
+        "ts_of_min_over_time",
+    ]
+)
+# Checked against promtool 2.42 (tests/test_rule_reader.py): these calls are "unknown function".
+_MISSING_2_42 = _EXPERIMENTAL_3 | {"histogram_avg", "histogram_stddev", "histogram_stdvar"}
+_RULE_FIELDS = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations")
+
+PROMETHEUS_2 = Dialect(
+    name="Prometheus 2.42",
+    prometheus2=True,
+    missing_functions=_MISSING_2_42,
+    experimental=frozenset(),
+    experimental_enabled=False,
+    legacy_syntax=True,
+    utf8_names=False,
+    group_fields=("name", "interval", "limit", "rules"),
+    rule_fields=_RULE_FIELDS,
+    rule_type="rulefmt.RuleNode",
+    group_node_type="[]yaml.Node",
+)
+PROMETHEUS_3 = Dialect(
+    name="Prometheus 3",
+    prometheus2=False,
+    missing_functions=frozenset({"holt_winters"}),
+    experimental=_EXPERIMENTAL_3,
+    experimental_enabled=True,
+    legacy_syntax=False,
+    utf8_names=True,
+    group_fields=("name", "interval", "query_offset", "limit", "rules", "labels"),
+    rule_fields=_RULE_FIELDS,
+    rule_type="rulefmt.Rule",
+    group_node_type="[]rulefmt.RuleGroupNode",
+)
+
+
+def dialect_for(prometheus2: bool) -> Dialect:
+    """The dialect of ``--prometheus2`` (2.42) or of the default (Prometheus 3)."""
+    return PROMETHEUS_2 if prometheus2 else PROMETHEUS_3
 
 
 # promql-parser names value types after its Rust enum; Prometheus says "range vector" etc.
@@ -176,8 +281,9 @@ def _nesting_depth(text: str) -> tuple[int, int]:
     return deepest, at
 
 
-def parse(text: str) -> Any:
-    """Parse ``text``; raise :class:`PromQLError` ``"1:14: parse error: ..."`` on bad input."""
+def parse(text: str, dialect: Dialect | None = None) -> Any:
+    """Parse ``text``; raise :class:`PromQLError` ``"1:14: parse error: ..."`` on bad input,
+    and on what ``dialect``'s version does not accept (none given: any version's language)."""
     if not text.strip():
         raise PromQLError("1:1: parse error: no expression found in input")
     deepest, at = _nesting_depth(text)
@@ -187,10 +293,146 @@ def parse(text: str) -> Any:
             f"more than the {MAX_NESTING} this engine evaluates"
         )
     msg = _try_parse(text)
-    if msg is not None:
-        offset = _error_offset(text, msg)
-        raise PromQLError(f"{position(text, offset)}: parse error: {_prometheus_wording(msg)}")
+    if msg == "invalid promql query" and any(_try_parse(text + t) is None for t in (" 1", " x")):
+        # The text stops where an operand must follow ("x +"): Prometheus meets the end first.
+        errors = [(len(text), "unexpected end of input")]
+    else:
+        errors = [] if msg is None else [(_error_offset(text, msg), _prometheus_wording(msg))]
+    if dialect is not None and _may_differ(text, dialect):
+        found = dialect_errors(text, dialect)
+        # Prometheus 2's lexer stops before any check the parser makes; at a tie otherwise the
+        # version's own error comes first (it is the token its parser meets first).
+        errors = found if any(m.startswith(_LEXER_WORDS) for _, m in found) else found + errors
+    if errors:
+        offset, message = min(errors, key=lambda e: e[0])
+        raise PromQLError(f"{position(text, offset)}: parse error: {message}")
     return promql_parser.parse(text)
+
+
+# -- what one version accepts ---------------------------------------------------------------------
+
+_LEX = re.compile(
+    r"""(?P<ws>\s+)|(?P<comment>\#[^\n]*)
+    |(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
+    |(?P<num>0[xX][0-9a-fA-F]+|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?:[a-zA-Z]+(?:[0-9]+[a-zA-Z]+)*)?)
+    |(?P<ident>[a-zA-Z_][a-zA-Z0-9_:]*)
+    |(?P<op>.)""",
+    re.VERBOSE | re.DOTALL,
+)
+_DURATION = re.compile(r"(?:[0-9]+(?:ms|[smhdwy]))+")
+_KEYWORDS = frozenset(
+    [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "atan2",
+        "offset",
+    ]
+)
+_AGGREGATIONS = frozenset(
+    [
+        "sum",
+        "avg",
+        "count",
+        "min",
+        "max",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+    ]
+)
+_LIMIT_AGGREGATIONS = frozenset({"limitk", "limit_ratio"})
+_LEXER_WORDS = ("unexpected string", "unexpected number", "missing unit", "not a valid duration")
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    """(kind, text, offset) of each token: str, num (numbers and durations), ident, op."""
+    out = []
+    for m in _LEX.finditer(text):
+        kind = m.lastgroup
+        if kind not in ("ws", "comment"):
+            out.append((str(kind), m.group(), m.start()))
+    return out
+
+
+def _may_differ(text: str, dialect: Dialect) -> bool:
+    """Cheap test: can ``text`` hold anything the parser accepts and ``dialect`` does not?"""
+    if dialect.legacy_syntax or not dialect.experimental_enabled:
+        return True
+    return any(name in text for name in dialect.missing_functions)
+
+
+def dialect_errors(text: str, dialect: Dialect) -> list[tuple[int, str]]:
+    """(offset, message) of what ``dialect``'s version rejects in ``text`` and the parser accepts:
+    functions it does not have or has behind a feature flag, and Prometheus 2's syntax."""
+    toks = _tokens(text)
+    errors: list[tuple[int, str]] = []
+    braces = 0
+    for i, (kind, tok, off) in enumerate(toks):
+        prev = toks[i - 1][1] if i else ""
+        nxt = toks[i + 1] if i + 1 < len(toks) else ("", "", len(text))
+        if kind == "op":
+            braces += {"{": 1, "}": -1}.get(tok, 0)
+        if dialect.legacy_syntax:
+            found = _legacy_syntax_error(toks, i, braces)
+            if found is not None:
+                errors.append(found)
+        limit_by = tok in _LIMIT_AGGREGATIONS and nxt[1] in ("by", "without")
+        if kind != "ident" or (nxt[1] != "(" and not limit_by):
+            continue
+        if prev == "@" or tok in _KEYWORDS or tok in _AGGREGATIONS:
+            continue
+        if tok in dialect.missing_functions:
+            if tok in _LIMIT_AGGREGATIONS and nxt[1] != "(":
+                errors.append((nxt[2], f"unexpected <{nxt[1]}>"))  # Prometheus 2 lexes limitk as a name
+            else:
+                errors.append((off, f"unknown function with name {json.dumps(tok)}"))
+        elif tok in dialect.experimental and not dialect.experimental_enabled:
+            if tok in _LIMIT_AGGREGATIONS:
+                errors.append(
+                    (
+                        off,
+                        "limitk() and limit_ratio() are experimental and must be enabled with "
+                        "--enable-feature=promql-experimental-functions",
+                    )
+                )
+            else:
+                errors.append((off, f"function {json.dumps(tok)} is not enabled"))
+    return errors
+
+
+def _legacy_syntax_error(toks: list[tuple[str, str, int]], i: int, braces: int) -> tuple[int, str] | None:
+    """Prometheus 2's lexer at token ``i``: quoted names in selectors, unitless durations."""
+    kind, tok, off = toks[i]
+    prev = toks[i - 1][1] if i else ""
+    if kind == "str" and braces > 0 and prev in ("{", ","):
+        return (
+            off,
+            f"unexpected string {json.dumps(tok, ensure_ascii=False)} in label matching, "
+            'expected identifier or "}"',
+        )
+    if kind != "num" or _DURATION.fullmatch(tok):
+        return None
+    if prev == "[":
+        if re.search(r"[g-zG-Z]", tok.lstrip("0xX")) and not re.fullmatch(r"[0-9.]+[eE][-+]?[0-9]+", tok):
+            return off, f'not a valid duration string: "{tok}"'  # a unit, but not a duration
+        return off, "missing unit character in duration"
+    if prev == ":" and i >= 3 and toks[i - 3][1] == "[":
+        return off, f'unexpected number "{tok}" in subquery selector, expected duration or "]"'
+    if prev == "offset" or (prev in ("-", "+") and i >= 2 and toks[i - 2][1] == "offset"):
+        return off, f'unexpected number "{tok}" in offset, expected duration'
+    return None
 
 
 def _at_tokens(text: str) -> list[int | str]:

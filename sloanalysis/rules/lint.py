@@ -31,6 +31,7 @@ counters, ``_count``/``_sum`` too when a ``_bucket`` family exists. Rules files 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -45,9 +46,9 @@ from sloanalysis._go import match_op
 from sloanalysis.dashboard import load_dashboard
 from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.promql.parse import PromQLError, parse
+from sloanalysis.promql.parse import PROMETHEUS_3, Dialect, PromQLError, parse
 from sloanalysis.promql.walk import duration_ms, metric_names
-from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, load_rules
+from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, RulesError, load_rules
 from sloanalysis.rules.tuning import split_comparison
 from sloanalysis.store import METRIC_NAME, Matcher, SeriesStore
 
@@ -656,11 +657,14 @@ def _num(x: float) -> str:
     return f"{x:g}" if x != int(x) or abs(x) >= 1e15 else str(int(x))
 
 
-def lint_expr(text: str, catalog: Catalog, where: str) -> tuple[list[Finding], Info | None]:
-    """Findings for one expression and what is known about its result (None if it does not parse)."""
+def lint_expr(
+    text: str, catalog: Catalog, where: str, dialect: Dialect = PROMETHEUS_3
+) -> tuple[list[Finding], Info | None]:
+    """Findings for one expression and what is known about its result (None if it does not parse
+    as ``dialect``'s Prometheus parses it)."""
     out: list[Finding] = []
     try:
-        tree = parse(text)
+        tree = parse(text, dialect)
     except PromQLError as exc:
         return [Finding("error", where, text, "parse", str(exc))], None
     walker = _Walker(catalog, where, text, out)
@@ -672,18 +676,24 @@ def lint_expr(text: str, catalog: Catalog, where: str) -> tuple[list[Finding], I
 
 
 def lint_rules(
-    path: str | Path, catalog: Catalog, groups: Sequence[RuleGroup] | None = None
+    path: str | Path,
+    catalog: Catalog,
+    groups: Sequence[RuleGroup] | None = None,
+    dialect: Dialect = PROMETHEUS_3,
 ) -> list[Finding]:
     """Findings for every rule of a rules file (``groups``: the file already loaded), against
-    ``catalog`` and the file's own recording rules."""
-    groups = load_rules(path, check_exprs=False) if groups is None else groups
+    ``catalog`` and the file's own recording rules. A file ``dialect``'s Prometheus would refuse
+    raises :class:`RulesError` with every error promtool prints (the PromQL ones excepted: they
+    are findings, with their position inside the expression)."""
+    if groups is None:
+        groups = load_rules(path, check_exprs=False, dialect=dialect)
     rules = [r for g in groups for r in g.rules]
     catalog = with_recording_rules(catalog, [r for r in rules if isinstance(r, RecordingRule)])
     out: list[Finding] = []
     for rule in rules:
         alerting = isinstance(rule, AlertingRule)
         where = f"alert {rule.name}" if alerting else f"record {rule.name}"
-        found, info = lint_expr(rule.expr, catalog, where)
+        found, info = lint_expr(rule.expr, catalog, where, dialect)
         out.extend(found)
         if info is None or not isinstance(rule, AlertingRule):
             continue
@@ -824,13 +834,19 @@ def _legend_checks(
     return out
 
 
-def lint_files(rules: str | Path | None, dashboard: str | Path | None, catalog: Catalog) -> list[Finding]:
-    """Findings for a rules file and a dashboard; the dashboard's queries may read the metrics the
-    rules file records."""
+def lint_files(
+    rules: str | Path | None,
+    dashboard: str | Path | None,
+    catalog: Catalog,
+    *,
+    dialect: Dialect = PROMETHEUS_3,
+) -> list[Finding]:
+    """Findings for a rules file (read as ``dialect``'s Prometheus reads it) and a dashboard; the
+    dashboard's queries may read the metrics the rules file records."""
     out: list[Finding] = []
     if rules is not None:
-        groups = load_rules(rules, check_exprs=False)
-        out.extend(lint_rules(rules, catalog, groups))
+        groups = load_rules(rules, check_exprs=False, dialect=dialect)
+        out.extend(lint_rules(rules, catalog, groups, dialect))
         recorded = [r for g in groups for r in g.rules if isinstance(r, RecordingRule)]
         catalog = with_recording_rules(catalog, recorded)
     if dashboard is not None:
@@ -906,7 +922,8 @@ def referenced_metrics(rules: str | Path | None, dashboard: str | Path | None) -
     """Metric names the rules file's and the dashboard's expressions select by name."""
     exprs: list[str] = []
     if rules is not None:
-        exprs += [r.expr for g in load_rules(rules, check_exprs=False) for r in g.rules]
+        with contextlib.suppress(RulesError):  # lint_files reports the file's errors
+            exprs += [r.expr for g in load_rules(rules, check_exprs=False) for r in g.rules]
     if dashboard is not None:
         exprs += [t.expr for panel in load_dashboard(dashboard)[1] for t in panel.targets]
     names: set[str] = set()

@@ -25,7 +25,9 @@ at the same evaluation time, as within a Prometheus group. This equals Prometheu
 output at ``ts`` depends only on its inputs up to ``ts``. Where Prometheus differs: a rule that
 reads a metric recorded by a *later* rule of the same group sees that rule's previous evaluation
 in Prometheus, and the current one here (reported in ``warnings``); rules of different groups
-evaluated at the same instant see each other in an unspecified order in Prometheus.
+evaluated at the same instant see each other in an unspecified order in Prometheus. The cost is
+linear in rules and groups: each expression text is parsed once per evaluation (the engine keeps
+its trees), and the order comes from a map of each metric name to the rules writing it.
 
 Evaluation times. A group with interval ``i`` evaluates at ``offset + k*i`` inside
 ``[start, end]``. ``eval_offset=0`` (default) aligns evaluations to multiples of the interval
@@ -41,8 +43,10 @@ writes nothing and leaves the alert state unchanged, as in Prometheus.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,52 +95,103 @@ def eval_times(start_ms: int, end_ms: int, interval_ms: int, offset_ms: int = 0)
 # -- dependencies ----------------------------------------------------------------------------
 
 
-def _reads(expr: str, name: str) -> bool:
-    """Whether ``expr`` selects series named ``name``."""
-    for vs in selectors(parse(expr)):
+def _selector_reads(tree: Any) -> list[tuple[str, list[Matcher]]]:
+    """What an expression's selectors read: (metric name, []) for a named selector, ("", its
+    ``__name__`` matchers) for one without a name (no matcher: it reads every metric)."""
+    out: list[tuple[str, list[Matcher]]] = []
+    for vs in selectors(tree):
         if vs.name:
-            if vs.name == name:
-                return True
-            continue
-        ms = [
-            Matcher.of(m.name, match_op(m.op), m.value) for m in vs.matchers.matchers if m.name == METRIC_NAME
-        ]
-        if all(m.matches(name) for m in ms):
-            return True
-    return False
+            out.append((vs.name, []))
+        else:
+            ms = [
+                Matcher.of(m.name, match_op(m.op), m.value)
+                for m in vs.matchers.matchers
+                if m.name == METRIC_NAME
+            ]
+            out.append(("", ms))
+    return out
 
 
 def _outputs(rule: Rule) -> tuple[str, ...]:
     return (rule.record,) if isinstance(rule, RecordingRule) else ("ALERTS", "ALERTS_FOR_STATE")
 
 
-def _order(flat: list[tuple[int, int, Rule]]) -> tuple[list[int], list[str]]:
-    """Rule indices in dependency order (stable: file order where free), and warnings."""
-    n = len(flat)
-    deps: list[set[int]] = [set() for _ in range(n)]
+def _dependencies(
+    flat: Sequence[tuple[int, int, Rule]], reads: Sequence[list[tuple[str, list[Matcher]]]]
+) -> list[list[int]]:
+    """For each rule, the other rules producing a metric it selects (ascending): one lookup per
+    named selector in a map of outputs, a match against each distinct output name otherwise."""
+    producers: dict[str, list[int]] = {}
+    for j, (_, _, rule) in enumerate(flat):
+        for name in _outputs(rule):
+            producers.setdefault(name, []).append(j)
+    deps: list[list[int]] = []
+    for i, selected in enumerate(reads):
+        found: set[int] = set()
+        for name, ms in selected:
+            if name:
+                found.update(producers.get(name, ()))
+            else:
+                for out, js in producers.items():
+                    if all(m.matches(out) for m in ms):
+                        found.update(js)
+        found.discard(i)
+        deps.append(sorted(found))
+    return deps
+
+
+def _order(
+    flat: list[tuple[int, int, Rule]], parse_expr: Callable[[str], Any] = parse
+) -> tuple[list[int], list[str]]:
+    """Rule indices in dependency order (stable: the first rule in file order whose inputs are
+    all done; a cycle is broken at its first rule in file order), and warnings.
+
+    Each expression is parsed once (``parse_expr``, by text); the order is Kahn's algorithm over
+    a heap, so the work is linear in rules and dependencies (times log n), not in pairs of rules.
+    A rule whose expression does not parse reads nothing here (its evaluation reports the error).
+    """
+    reads: list[list[tuple[str, list[Matcher]]]] = []
+    for _, _, rule in flat:
+        try:
+            reads.append(_selector_reads(parse_expr(rule.expr)))
+        except PromQLError:
+            reads.append([])
+    deps = _dependencies(flat, reads)
     warnings: list[str] = []
+    dependents: list[list[int]] = [[] for _ in flat]
     for i, (gi, ri, rule) in enumerate(flat):
-        for j, (gj, rj, other) in enumerate(flat):
-            if i != j and any(_reads(rule.expr, name) for name in _outputs(other)):
-                deps[i].add(j)
-                if gi == gj and rj > ri:
-                    warnings.append(
-                        f"rule {rule.name!r} reads {other.name!r}, recorded later in the same group: "
-                        "Prometheus sees its previous evaluation there, this evaluation sees the current one"
-                    )
+        for j in deps[i]:
+            dependents[j].append(i)
+            gj, rj, other = flat[j]
+            if gi == gj and rj > ri:
+                warnings.append(
+                    f"rule {rule.name!r} reads {other.name!r}, recorded later in the same group: "
+                    "Prometheus sees its previous evaluation there, this evaluation sees the current one"
+                )
+    waiting = [len(d) for d in deps]
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    done = [False] * len(flat)
     order: list[int] = []
-    done: set[int] = set()
-    while len(order) < n:
-        ready = [i for i in range(n) if i not in done and deps[i] <= done]
-        if not ready:  # a cycle: break it in file order
-            i = min(i for i in range(n) if i not in done)
+    first_open = 0  # every rule before it is done
+    while len(order) < len(flat):
+        while ready and done[ready[0]]:
+            heapq.heappop(ready)
+        if ready:
+            i = heapq.heappop(ready)
+        else:  # a cycle: break it in file order
+            while done[first_open]:
+                first_open += 1
+            i = first_open
             warnings.append(
                 f"rule {flat[i][2].name!r} is part of a dependency cycle; evaluated in file order"
             )
-        else:
-            i = ready[0]
         order.append(i)
-        done.add(i)
+        done[i] = True
+        for k in dependents[i]:
+            waiting[k] -= 1
+            if waiting[k] == 0 and not done[k]:
+                heapq.heappush(ready, k)
     return order, warnings
 
 
@@ -169,16 +224,28 @@ class RuleEvaluation:
     warnings: list[str] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
     store: SeriesStore | None = None
+    _by_alertname: dict[str, list[_Activation]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def eval_times(self, group_name: str) -> np.ndarray:
         if group_name not in self.groups:
             raise KeyError(group_name)
         return self.groups[group_name]
 
-    def active_at(self, t_ms: int) -> list[dict[str, Any]]:
-        """Alerts pending or firing as of the last evaluation at or before ``t_ms``."""
+    def active_at(self, t_ms: int, alertname: str | None = None) -> list[dict[str, Any]]:
+        """Alerts pending or firing as of the last evaluation at or before ``t_ms`` (only those
+        named ``alertname`` if given: a unit test asks once per case, so by an index)."""
+        if alertname is None:
+            candidates = self.activations
+        else:
+            if self._by_alertname is None:
+                self._by_alertname = {}
+                for act in self.activations:
+                    self._by_alertname.setdefault(act.labels.get("alertname", ""), []).append(act)
+            candidates = self._by_alertname.get(alertname, [])
         out: list[dict[str, Any]] = []
-        for a in self.activations:
+        for a in candidates:
             if a.active_at > t_ms or (a.ended_at is not None and a.ended_at <= t_ms):
                 continue
             k = int(np.searchsorted(a.times, t_ms, side="right")) - 1
@@ -230,12 +297,18 @@ def _query_fn(store: SeriesStore | None, t_ms: int) -> Any:
     return query
 
 
+@functools.lru_cache(maxsize=4096)
+def _template(text: str, rule_name: str) -> templating.Template:
+    """A rule's label or annotation template, parsed once (expanded once per alert instance)."""
+    return templating.parse(text, f"__alert_{rule_name}")
+
+
 def _annotations(
     a: _Activation, value: float, external: Mapping[str, str], store: SeriesStore | None, t_ms: int
 ) -> dict[str, str]:
     out = {}
     for key, text in a.rule.annotations.items():
-        tmpl = templating.parse(text, f"__alert_{a.rule.name}")
+        tmpl = _template(text, a.rule.name)
         q = _query_fn(store, t_ms) if "query" in text else None
         out[key] = templating.expand_alert_template(
             tmpl, a.series_labels, value, external_labels=external, query=q
@@ -291,7 +364,7 @@ def evaluate_rules(
         times[g.name] = ts
         group_times.append(ts)
     flat = [(gi, ri, r) for gi, g in enumerate(groups) for ri, r in enumerate(g.rules)]
-    order, warnings = _order(flat)
+    order, warnings = _order(flat, engine.parse)
     activations: list[_Activation] = []
     for i in order:
         gi, ri, rule = flat[i]
@@ -378,7 +451,7 @@ def _write(
 
 
 def _label_templates(rule: AlertingRule) -> list[tuple[str, templating.Template]]:
-    return [(k, templating.parse(v, f"__alert_{rule.name}")) for k, v in rule.labels.items()]
+    return [(k, _template(v, rule.name)) for k, v in rule.labels.items()]
 
 
 def _alert_labels(
@@ -509,7 +582,6 @@ def _write_alerts(
     acts: list[_Activation], ts: np.ndarray, sample_ts: np.ndarray, ok: np.ndarray, stores: list[SeriesStore]
 ) -> None:
     """``ALERTS`` and ``ALERTS_FOR_STATE`` samples and stale markers of a rule's activations."""
-    index = {int(t): k for k, t in enumerate(ts)}
     T = ts.size
     series: dict[Labels, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -520,7 +592,7 @@ def _write_alerts(
         vals[at] = value
 
     for a in acts:
-        pos = np.array([index[int(t)] for t in a.times], dtype=np.int64)
+        pos = np.searchsorted(ts, a.times)  # an activation's times are evaluation times
         firing = a.times >= a.firing_at if a.firing_at is not None else np.zeros(a.times.size, dtype=bool)
         mark(
             {**a.labels, METRIC_NAME: "ALERTS", "alertstate": "pending"},

@@ -34,30 +34,28 @@ import pandas as pd
 import yaml
 
 from sloanalysis._go import format_float
-from sloanalysis.durations import format_duration_ms, parse_prometheus_duration
+from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.files import atomic_write_text
 from sloanalysis.promql import Engine, PromQLError
-from sloanalysis.promql.parse import parse
+from sloanalysis.promql.parse import dialect_for, parse
 from sloanalysis.promql.walk import longest_window_ms, metric_names
+from sloanalysis.rules.gotyped import DecodeError, Slice, Struct, decode
 from sloanalysis.rules.manager import RuleEvaluation, evaluate_rules
-from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup, load_rule_files, load_rules
+from sloanalysis.rules.model import (
+    AlertingRule,
+    RecordingRule,
+    RuleGroup,
+    RulesError,
+    load_rule_files,
+    load_rules,
+)
 from sloanalysis.sources.notation import parse_series_line, split_metric
 from sloanalysis.store import METRIC_NAME, SeriesStore, is_stale
 from sloanalysis.yamlload import load_yaml
 
 __all__ = ["run_test_file", "run_test_files", "write_regression_test"]
 
-_FILE_KEYS = {"rule_files", "evaluation_interval", "group_eval_order", "tests"}
-_GROUP_KEYS = {
-    "interval",
-    "input_series",
-    "alert_rule_test",
-    "promql_expr_test",
-    "external_labels",
-    "external_url",
-    "name",
-}
 _DEFAULT_INTERVAL_MS = 60_000
 
 
@@ -99,36 +97,50 @@ class _Bad(Exception):
     """A test file promtool would refuse; the message is what it prints."""
 
 
-def _duration(value: Any, what: str) -> int:
-    if value is None:
-        return 0
+# The file's Go types (cmd/promtool/unittest.go), for yaml.v2's strict decoding and its messages.
+_SERIES = Struct("main.series", {"series": "string", "values": "string"})
+_ALERT = Struct("main.alert", {"exp_labels": "map[string]string", "exp_annotations": "map[string]string"})
+_ALERT_CASE = Struct(
+    "main.alertTestCase", {"eval_time": "duration", "alertname": "string", "exp_alerts": Slice(_ALERT)}
+)
+_SAMPLE = Struct("main.sample", {"labels": "string", "value": "float64"})
+_EXPR_CASE = Struct(
+    "main.promqlTestCase", {"expr": "string", "eval_time": "duration", "exp_samples": Slice(_SAMPLE)}
+)
+_TEST_GROUP = Struct(
+    "main.testGroup",
+    {
+        "interval": "duration",
+        "input_series": Slice(_SERIES),
+        "alert_rule_test": Slice(_ALERT_CASE),
+        "promql_expr_test": Slice(_EXPR_CASE),
+        "external_labels": "map[string]string",
+        "external_url": "string",
+        "name": "string",
+    },
+)
+_FILE_FIELDS = {
+    "rule_files": Slice("string"),
+    "evaluation_interval": "duration",
+    "group_eval_order": Slice("string"),
+    "tests": Slice(_TEST_GROUP),
+}
+_FILE_2 = Struct("main.unitTestFile", _FILE_FIELDS)
+_FILE_3 = Struct("main.unitTestFile", {**_FILE_FIELDS, "fuzzy_compare": "bool"})
+
+
+def _read(path: Path, prometheus2: bool) -> dict[str, Any]:
     try:
-        return parse_prometheus_duration(str(value), what=what)
-    except UserError as exc:
-        raise _Bad(str(exc)) from None
-
-
-def _check_keys(obj: Any, allowed: set[str], what: str) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict):
-        raise _Bad(f"{what}: expected a mapping")
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise _Bad(f"{what}: field {unknown[0]} not found in type")
-    return obj
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        doc = load_yaml(path.read_text(encoding="utf-8"), str(path))
+        tree = load_yaml(path.read_text(encoding="utf-8"), str(path), schema="go")
+        return dict(decode(tree, _FILE_2 if prometheus2 else _FILE_3))
+    except FileNotFoundError:
+        raise _Bad(f"open {path}: no such file or directory") from None
     except OSError as exc:
-        raise _Bad(f"open {path}: {exc.strerror or exc}") from None
+        raise _Bad(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
     except UnicodeDecodeError as exc:
         raise _Bad(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    except UserError as exc:
+    except (UserError, DecodeError) as exc:
         raise _Bad(str(exc)) from None
-    return _check_keys(doc, _FILE_KEYS, str(path))
 
 
 def _rule_files(path: Path, doc: Mapping[str, Any], warn: IO[str] | None) -> list[str]:
@@ -161,31 +173,104 @@ class _Group:
         return max(times, default=0)
 
 
-def _load_group(raw: Any, idx: int) -> _Group:
-    tg = _check_keys(raw, _GROUP_KEYS, f"tests[{idx}]")
-    interval = _duration(tg.get("interval"), f"tests[{idx}].interval") or _DEFAULT_INTERVAL_MS
+def _go_rune(c: str) -> str:
+    return "'" + (c if c.isprintable() else json.dumps(c)[1:-1]) + "'"
+
+
+def _braces_error(line: str, i: int) -> tuple[int, str | None]:
+    """Lex ``{...}`` from ``line[i] == "{"`` as Go's PromQL lexer does: (index after the ``}``,
+    its error message if it stops first)."""
+    i += 1
+    while i < len(line):
+        c = line[i]
+        if c == "}":
+            return i + 1, None
+        if c in "\"'`":
+            j = i + 1
+            while j < len(line) and line[j] != c:
+                j += 2 if line[j] == "\\" and c != "`" else 1
+            i = j + 1
+        elif c.isalpha() or c == "_":  # a label name; a digit cannot start one
+            while i < len(line) and (line[i].isalnum() or line[i] == "_"):
+                i += 1
+        elif c in " ,\t=!~":
+            i += 1
+        else:
+            return i, f"1:{i + 1}: parse error: unexpected character inside braces: {_go_rune(c)}"
+    return i, f"1:{i + 1}: parse error: unexpected end of input inside braces"
+
+
+def _values_error(line: str, i: int) -> str | None:
+    """Lex a value sequence from ``line[i]`` as Go's lexer does in series descriptions (no hex;
+    a number must not run into a letter, digit or ``_`` other than the ``x`` of a repetition)."""
+    while i < len(line):
+        c = line[i]
+        if c.isdigit() or (c == "." and line[i + 1 : i + 2].isdigit()):
+            j = i
+            while j < len(line) and line[j].isdigit():
+                j += 1
+            if line[j : j + 1] == ".":
+                j += 1
+                while j < len(line) and line[j].isdigit():
+                    j += 1
+            if line[j : j + 1] in ("e", "E"):
+                j += 1 + (line[j + 1 : j + 2] in ("+", "-"))
+                while j < len(line) and line[j].isdigit():
+                    j += 1
+            nxt = line[j : j + 1]
+            if nxt and nxt != "x" and (nxt.isalnum() or nxt == "_"):
+                return f"1:{i + 1}: parse error: bad number syntax: {_go_quote(line[i:j])}"
+            i = j
+        elif c.isalpha():
+            while i < len(line) and (line[i].isalnum() or line[i] in "_:") and line[i] != "x":
+                i += 1
+            i += line[i : i + 1] == "x"
+        elif c in " \t+-x_{}":
+            i += 1
+        else:
+            return f"1:{i + 1}: parse error: unexpected character in series sequence: {_go_rune(c)}"
+    return None
+
+
+def _series_error(series: str, values: str, fallback: str) -> str:
+    """promtool's message for an input series line it cannot load (its lexer's position on the
+    line ``series values``); ``fallback`` when the lexer would not be the one to object."""
+    line = f"{series} {values}".strip()
+    i = 0
+    while i < len(line) and (line[i].isalnum() or line[i] in "_:"):
+        i += 1
+    if line[i : i + 1] == "{":
+        i, err = _braces_error(line, i)
+        if err:
+            return err
+    return _values_error(line, i) or fallback
+
+
+def _series_at_zero(ts: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of a group without ``interval`` under promtool 2.42 (``load 0s``): all fall on
+    time 0 and the storage keeps the first."""
+    return np.zeros(min(ts.size, 1), dtype=ts.dtype), vs[:1]
+
+
+def _load_group(tg: Mapping[str, Any], eval_ms: int, prometheus2: bool) -> _Group:
+    """A decoded ``tests:`` entry with its input series loaded. Without ``interval`` promtool 2.42
+    loads at interval 0 and promtool 3 at ``evaluation_interval``."""
+    interval = int(tg.get("interval", 0)) or (0 if prometheus2 else eval_ms)
     store = SeriesStore()
-    for s in tg.get("input_series") or []:
-        s = _check_keys(s, {"series", "values"}, f"tests[{idx}].input_series")
+    for s in tg.get("input_series", []):
+        series, values = s.get("series", ""), s.get("values", "")
         try:
-            line = parse_series_line(f"{s.get('series', '')} {s.get('values', '')}", interval)
+            line = parse_series_line(f"{series} {values}", interval or 1)
         except UserError as exc:
-            raise _Bad(f"tests[{idx}].input_series: {s.get('series')}: {exc}") from None
-        store.add(line.labels, line.timestamps, line.values)
-    group = _Group(str(tg.get("name") or ""), interval, store)
-    group.external_labels = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
-    for case in tg.get("alert_rule_test") or []:
-        case = _check_keys(case, {"eval_time", "alertname", "exp_alerts"}, f"tests[{idx}].alert_rule_test")
-        if not case.get("alertname"):
-            where = f" (in TestGroup {group.name})" if group.name else ""
-            t = format_duration_ms(_duration(case.get("eval_time"), "eval_time"))
-            raise _Bad(
-                f"an item under alert_rule_test misses required attribute alertname at eval_time {t}{where}"
-            )
-        group.alert_cases.append({**case, "_t": _duration(case.get("eval_time"), "eval_time")})
-    for case in tg.get("promql_expr_test") or []:
-        case = _check_keys(case, {"expr", "eval_time", "exp_samples"}, f"tests[{idx}].promql_expr_test")
-        group.expr_cases.append({**case, "_t": _duration(case.get("eval_time"), "eval_time")})
+            raise _Bad(_series_error(series, values, f"{series}: {exc}")) from None
+        ts, vs = (line.timestamps, line.values) if interval else _series_at_zero(line.timestamps, line.values)
+        store.add(line.labels, ts, vs)
+    group = _Group(tg.get("name", ""), interval, store)
+    group.external_labels = dict(tg.get("external_labels", {}))
+    for case in tg.get("alert_rule_test", []):
+        group.alert_cases.append({**case, "_t": case.get("eval_time", 0)})
+    for case in tg.get("promql_expr_test", []):
+        group.expr_cases.append({**case, "_t": case.get("eval_time", 0)})
     return group
 
 
@@ -199,8 +284,8 @@ def _ordered(groups: list[RuleGroup], order: Sequence[str], interval_ms: int) ->
 def _firing(evaluation: RuleEvaluation, t_ms: int, name: str) -> list[tuple[dict[str, str], dict[str, str]]]:
     got = [
         (dict(a["labels"]), dict(a["annotations"]))
-        for a in evaluation.active_at(t_ms)
-        if a["state"] == "firing" and a["labels"].get("alertname") == name
+        for a in evaluation.active_at(t_ms, name)
+        if a["state"] == "firing"
     ]
     return sorted(got, key=lambda la: (sorted(la[0].items()), sorted(la[1].items())))
 
@@ -223,19 +308,90 @@ def _evaluate(
     return evaluation, merged
 
 
-def _check_group(rule_groups: list[RuleGroup], group: _Group, eval_ms: int, prometheus2: bool) -> list[str]:
+def _missing_alertname(group: _Group) -> str | None:
+    for case in group.alert_cases:
+        if not case.get("alertname"):
+            where = f" (in TestGroup {group.name})" if group.name else ""
+            t = format_duration_ms(case["_t"])
+            return (
+                f"an item under alert_rule_test misses required attribute alertname at eval_time {t}{where}"
+            )
+    return None
+
+
+def _rule_error(engine: Engine, rule: RecordingRule | AlertingRule, t_ms: int, offset_ms: int) -> str | None:
+    """Why ``rule`` fails to evaluate at ``t_ms`` as Prometheus words it, or None."""
+    try:
+        res = engine.instant(rule.expr, t_ms - offset_ms)
+    except PromQLError as exc:
+        return str(exc)
+    if isinstance(rule, RecordingRule) and res.kind == "vector":
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for lab in res.labels:
+            out = {**dict(lab), **rule.labels, METRIC_NAME: rule.record}
+            key = tuple(sorted((k, v) for k, v in out.items() if v != ""))
+            if key in seen:
+                return "vector contains metrics with the same labelset after applying rule labels"
+            seen.add(key)
+    return None
+
+
+def _first_eval_errors(
+    rule_groups: Sequence[RuleGroup],
+    evaluation: RuleEvaluation,
+    group: _Group,
+    eval_ms: int,
+    prometheus2: bool,
+) -> tuple[int, list[str]] | None:
+    """The first evaluation at which a rule fails and promtool's lines for every rule failing there
+    (promtool stops the test group at that evaluation). Only looked for when the evaluation
+    reported a failure, as it is an instant query per rule and evaluation."""
+    if not any("failed" in w for w in evaluation.warnings):
+        return None
+    engine = Engine(evaluation.store or group.store, prometheus2=prometheus2)
+    for t in range(0, group.max_eval_ms() + 1, eval_ms):
+        errs = []
+        for g in rule_groups:
+            for rule in g.rules:
+                err = _rule_error(engine, rule, t, g.query_offset_ms)
+                if err is not None:
+                    errs.append(f"    rule: {rule.name}, time: {_go_duration(t)}, err: {err}")
+        if errs:
+            return t, errs
+    return None
+
+
+def _go_duration(ms: int) -> str:
+    """Go's time.Duration.String() for whole milliseconds (``0s``, ``1m30s``, ``1h0m0s``, ``1.5s``)."""
+    if ms == 0:
+        return "0s"
+    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
+    if ms < 1000:
+        return f"{sign}{ms}ms"
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec, frac = divmod(rest, 1000)
+    secs = f"{sec}" + (f".{frac:03d}".rstrip("0") if frac else "") + "s"
+    if h:
+        return f"{sign}{h}h{m}m{secs}"
+    if m:
+        return f"{sign}{m}m{secs}"
+    return sign + secs
+
+
+def _alert_errors(
+    group: _Group, evaluation: RuleEvaluation, eval_ms: int, before_ms: int | None
+) -> list[str]:
     errs: list[str] = []
-    evaluation, merged = _evaluate(rule_groups, group, eval_ms, prometheus2)
     for case in sorted(group.alert_cases, key=lambda c: c["_t"]):
         at = (case["_t"] // eval_ms) * eval_ms  # the evaluation with ts <= eval_time < ts + interval
+        if before_ms is not None and at >= before_ms:
+            break
         got = _firing(evaluation, at, str(case["alertname"]))
         exp = []
-        for a in case.get("exp_alerts") or []:
-            a = _check_keys(a, {"exp_labels", "exp_annotations"}, "exp_alerts")
-            labels = {str(k): str(v) for k, v in (a.get("exp_labels") or {}).items()}
-            labels["alertname"] = str(case["alertname"])
-            annotations = {str(k): str(v) for k, v in (a.get("exp_annotations") or {}).items()}
-            exp.append((labels, annotations))
+        for a in case.get("exp_alerts", []):
+            labels = {**a.get("exp_labels", {}), "alertname": str(case["alertname"])}
+            exp.append((labels, dict(a.get("exp_annotations", {}))))
         exp.sort(key=lambda la: (sorted(la[0].items()), sorted(la[1].items())))
         if exp != got:
             name = f"    name: {group.name},\n" if group.name else ""
@@ -245,6 +401,17 @@ def _check_group(rule_groups: list[RuleGroup], group: _Group, eval_ms: int, prom
                 f"        exp:{_indent(_alerts_text(exp), pad)}, \n"
                 f"        got:{_indent(_alerts_text(got), pad)}"
             )
+    return errs
+
+
+def _same_value(a: float, b: float, fuzzy: bool) -> bool:
+    """reflect.DeepEqual on float64 (NaN never equal); ``fuzzy``: promtool 3's fuzzy_compare,
+    which also accepts the next float either way."""
+    return a == b or (fuzzy and (math.nextafter(a, -math.inf) == b or math.nextafter(a, math.inf) == b))
+
+
+def _expr_errors(group: _Group, merged: SeriesStore, prometheus2: bool, fuzzy: bool) -> list[str]:
+    errs: list[str] = []
     engine = Engine(merged, prometheus2=prometheus2)
     for case in group.expr_cases:
         expr, t = str(case.get("expr", "")), case["_t"]
@@ -264,53 +431,87 @@ def _check_group(rule_groups: list[RuleGroup], group: _Group, eval_ms: int, prom
             continue
         exp_s = []
         try:
-            for s in case.get("exp_samples") or []:
-                s = _check_keys(s, {"labels", "value"}, "exp_samples")
-                parsed, rest = split_metric(str(s.get("labels", "")))
-                if rest:
+            for s in case.get("exp_samples", []):
+                text = s.get("labels", "")
+                parsed, rest = split_metric(text) if text.strip() else ({}, "")  # "" is the empty set
+                if rest.strip():
                     raise UserError(f"unexpected {rest!r}")
                 exp_s.append((dict(parsed), float(s.get("value", 0.0))))
-        except (UserError, ValueError) as exc:
-            errs.append(f"{head}, err: labels: {exc}")
+        except UserError as exc:
+            errs.append(f"{head}, err: labels {_go_quote(text)}: {exc}")
             continue
         exp_s.sort(key=lambda x: sorted(x[0].items()))
         got_s.sort(key=lambda x: sorted(x[0].items()))
         same = len(exp_s) == len(got_s) and all(
-            a[0] == b[0] and a[1] == b[1] for a, b in zip(exp_s, got_s, strict=True)
-        )  # exact, as promtool's reflect.DeepEqual (NaN never equals NaN)
+            a[0] == b[0] and _same_value(a[1], b[1], fuzzy) for a, b in zip(exp_s, got_s, strict=True)
+        )
         if not same:
             errs.append(f"{head},\n        exp: {_samples_text(exp_s)}\n        got: {_samples_text(got_s)}")
     return errs
+
+
+def _check_group(
+    rule_groups: list[RuleGroup], group: _Group, eval_ms: int, prometheus2: bool, fuzzy: bool = False
+) -> list[str]:
+    """promtool's errors for one test group: alert cases in time order, then expression cases;
+    a rule that fails to evaluate ends the group at that evaluation (alert cases before it kept)."""
+    evaluation, merged = _evaluate(rule_groups, group, eval_ms, prometheus2)
+    failed = _first_eval_errors(rule_groups, evaluation, group, eval_ms, prometheus2)
+    if failed is not None:
+        at, eval_errs = failed
+        return _alert_errors(group, evaluation, eval_ms, at) + eval_errs
+    return _alert_errors(group, evaluation, eval_ms, None) + _expr_errors(group, merged, prometheus2, fuzzy)
+
+
+def _run_group(
+    tg: Mapping[str, Any],
+    rule_files: Sequence[str],
+    order: Sequence[str],
+    eval_ms: int,
+    prometheus2: bool,
+    fuzzy: bool,
+) -> list[str]:
+    """One ``tests:`` entry, in promtool's order: inputs, rule files, alert names, evaluation."""
+    try:
+        group = _load_group(tg, eval_ms, prometheus2)
+    except _Bad as exc:
+        return [str(exc)]
+    rule_groups: list[RuleGroup] = []
+    for rf in rule_files:
+        try:
+            rule_groups.extend(load_rules(rf, dialect=dialect_for(prometheus2)))
+        except RulesError as exc:
+            return list(exc.errors)  # each as promtool prints it
+        except UserError as exc:
+            return [str(exc)]
+    missing = _missing_alertname(group)
+    if missing:
+        return [missing]
+    try:
+        return _check_group(_ordered(rule_groups, order, eval_ms), group, eval_ms, prometheus2, fuzzy)
+    except UserError as exc:
+        return [f"    {exc}"]
 
 
 def run_test_file(path: str | Path, *, prometheus2: bool = False, warn: IO[str] | None = None) -> list[str]:
     """Error messages of one test file (empty when every case passes)."""
     p = Path(path)
     try:
-        doc = _read(p)
-        eval_ms = _duration(doc.get("evaluation_interval"), "evaluation_interval") or _DEFAULT_INTERVAL_MS
-        order = [str(g) for g in doc.get("group_eval_order") or []]
-        seen: set[str] = set()
-        for g in order:
-            if g in seen:
-                return [f"group name repeated in evaluation order: {g}"]
-            seen.add(g)
-        rule_groups: list[RuleGroup] = []
-        for rf in _rule_files(p, doc, warn):
-            try:
-                rule_groups.extend(load_rules(rf))
-            except UserError as exc:
-                return [str(exc)]
-        errs: list[str] = []
-        for i, raw in enumerate(doc.get("tests") or []):
-            group = _load_group(raw, i)
-            try:
-                errs.extend(_check_group(_ordered(rule_groups, order, eval_ms), group, eval_ms, prometheus2))
-            except UserError as exc:
-                errs.append(f"    {exc}")
-        return errs
+        doc = _read(p, prometheus2)
     except _Bad as exc:
         return [str(exc)]
+    rule_files = _rule_files(p, doc, warn)
+    eval_ms = int(doc.get("evaluation_interval", 0)) or _DEFAULT_INTERVAL_MS
+    order = list(doc.get("group_eval_order", []))
+    seen: set[str] = set()
+    for g in order:
+        if g in seen:
+            return [f"group name repeated in evaluation order: {g}"]
+        seen.add(g)
+    errs: list[str] = []
+    for tg in doc.get("tests", []):
+        errs.extend(_run_group(tg, rule_files, order, eval_ms, prometheus2, bool(doc.get("fuzzy_compare"))))
+    return errs
 
 
 def run_test_files(
@@ -320,6 +521,7 @@ def run_test_files(
     failed = False
     for path in paths:
         print("Unit Testing: ", path, file=out)
+        out.flush()
         errs = run_test_file(path, prometheus2=prometheus2, warn=err)
         if errs:
             print("  FAILED:", file=err)
@@ -563,7 +765,9 @@ def _agreeing_cases(
     """The expected alerts the test data gives at each time under both range semantics (times
     where Prometheus 2 and 3 disagree are dropped); also how many were dropped and how many
     differ from the backtest's own alerts."""
-    tg = _load_group(test, 0)
+    tg = _load_group(
+        decode(load_yaml(yaml.safe_dump(test), "<test>", schema="go"), _TEST_GROUP), interval, False
+    )
     ordered = _ordered(list(groups), [], interval)
     ev3, _ = _evaluate(ordered, tg, interval, False)
     ev2, _ = _evaluate(ordered, tg, interval, True)

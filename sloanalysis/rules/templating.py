@@ -98,7 +98,8 @@ def _lex_action(text: str, where: str) -> list[tuple[str, str]]:
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise TemplateError(f"{where}: unexpected {text[pos:].strip()[:20]!r} in command")
+            bad = text[pos:].strip()[:1]
+            raise TemplateError(f"{where}: unexpected {json.dumps(bad, ensure_ascii=False)} in operand")
         kind = m.lastgroup
         assert kind is not None
         out.append((kind, m.group(kind)))
@@ -132,6 +133,8 @@ def _split(text: str, name: str) -> list[tuple[str, str, int]]:
         else:
             end = _find_close(text, body_start)
             if end < 0:
+                # Go's parser meets a stray character ("{{ $x }") before the end of the text.
+                _lex_action(text[body_start:], f"template: {name}:{line}")
                 raise TemplateError(f"template: {name}:{line}: unclosed action")
             body_end = end
         trim_right = (
@@ -188,13 +191,16 @@ class _Node:
 
 
 _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
+# Variables an alert template starts with (Prometheus prepends their definitions), and Go's "$".
+ALERT_VARIABLES = ("$", "$labels", "$externalLabels", "$externalURL", "$value")
 
 
 class _Parser:
-    def __init__(self, text: str, name: str) -> None:
+    def __init__(self, text: str, name: str, variables: tuple[str, ...] = ALERT_VARIABLES) -> None:
         self.name = name
         self.pieces = _split(text, name)
         self.i = 0
+        self.vars = list(variables)  # in scope, as Go's parser tracks them: use before := fails
 
     def err(self, line: int, msg: str) -> TemplateError:
         return TemplateError(f"template: {self.name}:{line}: {msg}")
@@ -212,6 +218,8 @@ class _Parser:
             toks = _lex_action(s, f"template: {self.name}:{line}")
             if not toks:
                 raise self.err(line, "missing value for command")
+            if toks[0][0] != "ident" or toks[0][1] not in ("if", "range", "with"):
+                self.declare(toks, line)
             head = toks[0][1] if toks[0][0] == "ident" else ""
             if head in stops:
                 return nodes, head, toks[1:], line
@@ -227,22 +235,48 @@ class _Parser:
             raise self.err(self.pieces[-1][2] if self.pieces else 1, "unexpected EOF")
         return nodes, "", [], 0
 
+    def declare(self, toks: list[tuple[str, str]], line: int) -> None:
+        """Bring ``$x :=`` into scope; ``$x =`` must name a variable in scope."""
+        for j, (k, _v) in enumerate(toks):
+            if k in ("decl", "assign"):
+                names = [v for kk, v in toks[:j] if kk == "var"]
+                if k == "assign":
+                    for n in names:
+                        self.use(n, line)
+                self.vars.extend(names)
+                return
+
+    def use(self, var: str, line: int) -> None:
+        name = var.split(".", 1)[0]
+        if name not in self.vars:
+            raise self.err(line, f"undefined variable {json.dumps(name)}")
+
     def parse_block(self, kind: str, toks: list[tuple[str, str]], line: int) -> _Node:
-        node = _Node(kind, pipe=self.parse_pipe(toks, line, allow_decl=kind != "if"))
+        scope = len(self.vars)  # what the block declares ends with it (Go's popVars)
+        self.declare(toks, line)
+        node = _Node(kind, pipe=self.parse_pipe(toks, line, allow_decl=kind != "if", context=kind))
+        node.body, node.other = self.parse_rest(kind, node)
+        del self.vars[scope:]
+        return node
+
+    def parse_rest(self, kind: str, node: _Node) -> tuple[list[_Node], list[_Node]]:
+        """The body and the else branch of an if/range/with block."""
         body, stop, rest, l2 = self.parse_list(("else", "end"))
-        node.body = body
+        other: list[_Node] = []
         if stop == "else":
             if rest and rest[0] == ("ident", "if") and kind == "if":
-                node.other = [self.parse_block("if", rest[1:], l2)]  # consumes the shared {{end}}
+                other = [self.parse_block("if", rest[1:], l2)]  # consumes the shared {{end}}
             elif rest and rest[0] == ("ident", "with") and kind == "with":
-                node.other = [self.parse_block("with", rest[1:], l2)]
+                other = [self.parse_block("with", rest[1:], l2)]
             else:
                 if rest:
                     raise self.err(l2, "unexpected tokens after else")
-                node.other, _, _, _ = self.parse_list(("end",))
-        return node
+                other, _, _, _ = self.parse_list(("end",))
+        return body, other
 
-    def parse_pipe(self, toks: list[tuple[str, str]], line: int, allow_decl: bool = True) -> _Pipe:
+    def parse_pipe(
+        self, toks: list[tuple[str, str]], line: int, allow_decl: bool = True, context: str = "command"
+    ) -> _Pipe:
         decl: list[str] = []
         assign = False
         for j, (k, _v) in enumerate(toks):
@@ -275,7 +309,7 @@ class _Parser:
         if depth_stack:
             raise self.err(line, "unclosed left paren")
         if not cmds[-1]:
-            raise self.err(line, "missing value for command")
+            raise self.err(line, f"missing value for {context if cmds == [[]] else 'command'}")
         return _Pipe(decl, assign, cmds)
 
     def operand(self, k: str, v: str, line: int) -> tuple[str, Any]:
@@ -297,6 +331,7 @@ class _Parser:
                 raise self.err(line, f'function "{v}" not defined')
             return ("func", v)
         if k == "var":
+            self.use(v, line)
             name, *chain = v.split(".")
             return ("var", (name, chain))
         if k == "field":

@@ -25,6 +25,7 @@ from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.durations import format_duration_human, parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import fmt_number, fmt_percent, render
+from sloanalysis.promql.parse import dialect_for
 from sloanalysis.rules.backtest import (
     EvalSettings,
     backtest,
@@ -249,7 +250,7 @@ def _source(
 
 
 def run(args: argparse.Namespace) -> int:
-    groups = load_rule_files(args.rules)
+    groups = load_rule_files(args.rules, dialect=dialect_for(bool(args.prometheus2)))
     settings = eval_settings(args)
     sli = budget_sli(args)
     start_arg, end_arg = time_arg(args.start, "--start"), time_arg(args.end, "--end")

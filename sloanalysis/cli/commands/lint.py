@@ -18,6 +18,7 @@ import sys
 from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import render
+from sloanalysis.promql.parse import dialect_for
 from sloanalysis.rules.lint import (
     Catalog,
     catalog_from_file,
@@ -45,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prometheus", metavar="URL", help="a Prometheus server whose series and metadata form the catalog"
     )
     add_timeout_argument(parser)
+    parser.add_argument(
+        "--prometheus2",
+        action="store_true",
+        help="read the rules as Prometheus 2.42 does (default: Prometheus 3)",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
 
 
@@ -67,7 +73,7 @@ def _catalog(args: argparse.Namespace) -> Catalog:
 def run(args: argparse.Namespace) -> int:
     if args.rules is None and args.dashboard is None:
         raise UserError("give --rules FILE and/or --dashboard FILE")
-    findings = lint_files(args.rules, args.dashboard, _catalog(args))
+    findings = lint_files(args.rules, args.dashboard, _catalog(args), dialect=dialect_for(args.prometheus2))
     rows = [f.as_row() for f in findings]
     if args.format == "json":
         sys.stdout.write(render(rows, "json", columns=["severity", "where", "check", "message", "expr"]))
