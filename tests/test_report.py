@@ -698,3 +698,26 @@ def test_budget_plot_holds_the_lowest_value_of_the_table(tmp_path: Path) -> None
     low, high = ax.get_ylim()
     assert low <= -12_400 and high >= 100 and ax.get_yscale() == "symlog"
     assert any("min -12,400%" in t.get_text() for t in ax.texts)
+
+
+def test_alert_tuning_renders_without_kernel_noise(tmp_path: Path) -> None:
+    """The command's stderr carries only its own lines: no kernel log ("KeyboardInterrupt caught in
+    kernel", once printed when alert_tuning's widgets ran headless) and no traceback."""
+    run = smoke_run(tmp_path)
+    rules = ROOT / "monitoring" / "rules" / "tron-payment.yml"
+    proc = _cli(
+        [
+            "report",
+            "--run",
+            str(run),
+            "--out",
+            str(tmp_path / "r"),
+            "--rules",
+            str(rules),
+            "--notebook",
+            "alert_tuning",
+        ]
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "KeyboardInterrupt" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert (tmp_path / "r" / "alert_tuning.html").is_file()
