@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from sloanalysis.config import validate
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
+from sloanalysis.files import read_input_text
 from sloanalysis.yamlload import load_yaml
 
 ROUTER_TYPES = ("v0", "kyc")
@@ -468,12 +469,7 @@ def _check_incident_params(source: str, i: int, incident: Incident) -> None:
 def load_scenario(path: str | Path, *, now: dt.datetime | None = None) -> Scenario:
     """Read and validate a scenario file; raises ScenarioError naming the file and field."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{source}: not UTF-8 text") from None
+    text = read_input_text(path, ScenarioError)
     try:
         data = load_yaml(text, source)
     except UserError as exc:

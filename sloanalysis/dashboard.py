@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictStr, model
 
 from sloanalysis.config import null_is_absent, validate
 from sloanalysis.errors import UserError
+from sloanalysis.files import read_input_text
 from sloanalysis.promql import Engine, PromQLError
 from sloanalysis.store import Labels, SeriesStore
 
@@ -250,11 +251,7 @@ def read_dashboard(path: str | os.PathLike[str]) -> GrafanaDashboard:
     line naming the file and the JSON path (``dash.json: panels[2].targets[0].expr: ...``)."""
     p = Path(path)
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{p}: not UTF-8 text: {exc.reason}") from None
+        doc = json.loads(read_input_text(p))
     except json.JSONDecodeError as exc:
         raise UserError(f"{p}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if isinstance(doc, dict) and isinstance(doc.get("dashboard"), dict):

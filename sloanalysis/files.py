@@ -44,6 +44,7 @@ __all__ = [
     "claim_directory",
     "fresh_directory",
     "output_directory",
+    "read_input_text",
     "refuse_overlap",
     "remove_stale_temps",
 ]
@@ -54,6 +55,22 @@ _SUFFIX = ".tmp"
 _NAME_MAX = 160  # room for ".PID.XXXXXXXX.tmp" within the usual 255-byte limit
 # mkstemp/mkdtemp draw 8 characters from this alphabet.
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def read_input_text(path: PathLike, error: type[UserError] = UserError) -> str:
+    """The UTF-8 text of an input file, or ``error`` with one line naming the file and the reason."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{p}: cannot read: no such file") from None
+    except OSError as exc:
+        raise error(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{p}: not UTF-8 text: {exc.reason}") from None
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from simulator.scenario import (
 )
 from sloanalysis.config import validate
 from sloanalysis.errors import UserError
+from sloanalysis.files import read_input_text
 from sloanalysis.yamlload import load_yaml
 
 __all__ = [
@@ -118,12 +119,9 @@ class Sweep:
 # -- reading ---------------------------------------------------------------------------------
 def _read_yaml(path: Path) -> Any:
     source = str(path)
+    text = read_input_text(path, SweepError)
     try:
-        return load_yaml(path.read_text(encoding="utf-8"), source)
-    except OSError as exc:
-        raise SweepError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SweepError(f"{source}: not UTF-8 text") from None
+        return load_yaml(text, source)
     except UserError as exc:
         raise SweepError(str(exc)) from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -255,9 +256,8 @@ def position(text: str, offset: int) -> str:
 MAX_NESTING = 128
 
 
-def _nesting_depth(text: str) -> tuple[int, int]:
-    """The deepest bracket nesting outside strings and comments, and where it is first reached."""
-    depth = deepest = at = 0
+def _code_chars(text: str) -> Iterator[tuple[int, str]]:
+    """Each character of ``text`` with its offset, outside string literals and comments."""
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -271,13 +271,20 @@ def _nesting_depth(text: str) -> tuple[int, int]:
             nl = text.find("\n", i)
             i = n if nl < 0 else nl
             continue
+        yield i, c
+        i += 1
+
+
+def _nesting_depth(text: str) -> tuple[int, int]:
+    """The deepest bracket nesting outside strings and comments, and where it is first reached."""
+    depth = deepest = at = 0
+    for i, c in _code_chars(text):
         if c in "([{":
             depth += 1
             if depth > deepest:
                 deepest, at = depth, i
         elif c in ")]}":
             depth -= 1
-        i += 1
     return deepest, at
 
 
@@ -441,19 +448,7 @@ def _at_tokens(text: str) -> list[int | str]:
     Needed because the parser cannot hand out ``@`` times before 1970 (it panics).
     """
     out: list[int | str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in "\"'`":
-            j = i + 1
-            while j < n and text[j] != c:
-                j += 2 if text[j] == "\\" and c != "`" else 1
-            i = j + 1
-            continue
-        if c == "#":
-            nl = text.find("\n", i)
-            i = n if nl < 0 else nl
-            continue
+    for i, c in _code_chars(text):
         if c == "@":
             m = re.match(r"\s*(start\s*\(\s*\)|end\s*\(\s*\)|[-+]?[0-9.eExXa-fA-F]+)", text[i + 1 :])
             if m:
@@ -464,7 +459,6 @@ def _at_tokens(text: str) -> list[int | str]:
                     out.append("end")
                 else:
                     out.append(round(float(tok) * 1000))
-        i += 1
     return out
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from sloanalysis.errors import UserError
+from sloanalysis.files import read_input_text
 from sloanalysis.promql.parse import PROMETHEUS_3, Dialect
 from sloanalysis.rules import rulefmt
 from sloanalysis.yamlload import compose_yaml
@@ -92,14 +93,8 @@ def load_rules(
 ) -> list[RuleGroup]:
     """Groups of a Prometheus rule file (YAML or JSON); raises :class:`RulesError`
     (``check_exprs``, ``dialect``: see :func:`parse_rules`)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"{p}: cannot read rule file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise RulesError(f"{p}: not UTF-8 text: {exc.reason}") from None
-    return parse_rules(text, str(p), check_exprs=check_exprs, dialect=dialect)
+    text = read_input_text(path, RulesError)
+    return parse_rules(text, str(Path(path)), check_exprs=check_exprs, dialect=dialect)
 
 
 def load_rule_files(

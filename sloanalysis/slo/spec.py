@@ -63,6 +63,7 @@ from sloanalysis._go import METRIC_NAME_RE, is_label_name
 from sloanalysis.config import FieldError, Loc, located, null_is_absent, validate
 from sloanalysis.durations import format_duration_ms, parse_duration_ms
 from sloanalysis.errors import UserError
+from sloanalysis.files import read_input_text
 from sloanalysis.yamlload import load_yaml_documents
 
 __all__ = [
@@ -1112,14 +1113,8 @@ def parse_slos(
 
 def load_slos(path: str | Path, *, default_period_ms: int = DEFAULT_SLOTH_PERIOD_MS) -> list[SLO]:
     """Read and validate an SLO file (any of the :data:`FORMATS`)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SLOSpecError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SLOSpecError(f"{p}: cannot read: {exc}") from None
-    return parse_slos(text, str(p), default_period_ms=default_period_ms)
+    text = read_input_text(path, SLOSpecError)
+    return parse_slos(text, str(Path(path)), default_period_ms=default_period_ms)
 
 
 def load_slo_files(

@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from sloanalysis.errors import DataError, UserError
+from sloanalysis.files import read_input_text
 from sloanalysis.store import SeriesStore
 
 __all__ = [
@@ -89,11 +90,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
 
 def _load_run_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text: {exc.reason}") from None
+        data = json.loads(read_input_text(path, DataError))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
@@ -105,12 +102,7 @@ def load_incidents(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a ground-truth incidents file, CSV or (``.yaml``/``.yml``) YAML; see the module
     docstring for the schema. Errors name the file, the row and the column."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{p}: not UTF-8 text: {exc.reason}") from None
+    text = read_input_text(p, DataError)
     rows = _yaml_rows(text, p) if p.suffix.lower() in (".yaml", ".yml") else _csv_rows(text, p)
     return _incident_frame(p, rows)
 
