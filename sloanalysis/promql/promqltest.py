@@ -295,14 +295,21 @@ class _State:
                 self.histograms.add(d, [], [])
 
 
-def _skip_reason(cmd: Eval, state: _State) -> str | None:
-    if cmd.has_histograms:
-        return SKIP_NATIVE
+def _tree_or_none(expr: str) -> Any:
+    """The parse tree, or None where the parser refuses the text (the Rust extension may panic)."""
     try:
-        tree = pp.parse(cmd.expr)
+        return pp.parse(expr)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
+        return None
+
+
+def _skip_reason(cmd: Eval, state: _State) -> str | None:
+    if cmd.has_histograms:
+        return SKIP_NATIVE
+    tree = _tree_or_none(cmd.expr)
+    if tree is None:
         return None
     if len(state.histograms):
         for vs in selectors(tree):
@@ -315,11 +322,8 @@ def _flag_skip(cmd: Eval, error: str) -> str | None:
     """Unsupported experimental functions are feature-flagged upstream: skip, not fail."""
     if "is not supported by this engine" not in error:
         return None
-    try:
-        tree = pp.parse(cmd.expr)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+    tree = _tree_or_none(cmd.expr)
+    if tree is None:
         return None
     if any(c.func.experimental for c in walk(tree) if isinstance(c, pp.Call)):
         return SKIP_FLAG
