@@ -11,7 +11,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
 from simulator.capacity.executors import make_executor
+from simulator.capacity.figures import axis_label
 from simulator.capacity.run import SweepResult, run_sweep
+from simulator.capacity.stats import config_ids
 from simulator.capacity.sweep import MAX_POINTS, MAX_REPLICATIONS, load_sweep
 from sloanalysis.cli.app import add_quiet_argument, progress_bar
 
@@ -63,11 +65,19 @@ def _fmt(row: Mapping[str, Any], metric: str, digits: int = 3) -> str:
 
 
 def _fmt_limit(row: Mapping[str, Any]) -> str:
-    if row["bound"] == "above grid":
-        return f">= {row['max_rate']:.3g} (all points keep the SLO)"
+    """The sustainable rate with its interval; a missing upper end lies beyond the grid."""
+    rate, lo, hi = row["max_rate"], row["max_rate_lo"], row["max_rate_hi"]
     if row["bound"] == "below grid":
-        return f"< {row['max_rate']:.3g} (no point keeps the SLO)"
-    return _fmt(row, "max_rate")
+        return f"< {rate:.3g} (no point keeps the SLO)"
+    span = f"[{lo:.3g}, {'beyond grid' if hi is None else f'{hi:.3g}'}]"
+    if row["bound"] == "above grid":
+        return f">= {rate:.3g} (every point keeps the SLO) {span}"
+    return f"{rate:.3g} {span}"
+
+
+def _legend_rows(result: SweepResult) -> list[dict[str, Any]]:
+    ids = config_ids(p.config for p in result.sweep.points)
+    return [{"config": ident, "configuration": config} for config, ident in ids.items()]
 
 
 def table_rows(result: SweepResult) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -93,23 +103,25 @@ def _print_tables(result: SweepResult) -> None:
     sweep = result.sweep
     points, limits = table_rows(result)
     rows = [
-        {"config": row["config"], "x": row["x"]}
+        {"config": row["config_id"], "x": row["x"]}
         | {head: _fmt(row, m, 4 if m == "success_rate" else 3) for head, m in _COLUMNS.items()}
         for row in points
     ]
-    print(render(rows, "table"))
+    print(render(rows, "table", headers={"x": axis_label(sweep.x)}))
     print()
     slo_rows = [
         {
-            "config": r["config"],
+            "config": r["config_id"],
             "slo": r["slo"],
-            f"max {sweep.x}": _fmt_limit(r),
+            "max": _fmt_limit(r),
             "bound": r["bound"],
             "knee": r["knee"],
         }
         for r in limits
     ]
-    print(render(slo_rows, "table"))
+    print(render(slo_rows, "table", headers={"max": f"max {axis_label(sweep.x)} [95 % interval]"}))
+    print()
+    print(render(_legend_rows(result), "table"))  # full labels: two configurations never read the same
     print(
         f"\n{len(sweep.points)} points x {sweep.spec.replications} replications; "
         f"reused {result.reused} finished points; results in {result.out}"
@@ -157,7 +169,15 @@ def capacity_command(args: Any) -> int:
         executor.close()
     if args.format == "json":
         points, limits = table_rows(result)
-        print(json.dumps({"reused_points": result.reused, "points": points, "sustainable": limits}, indent=2))
+        configs = {row["config"]: row["configuration"] for row in _legend_rows(result)}
+        data = {
+            "reused_points": result.reused,
+            "warnings": result.warnings,
+            "configs": configs,
+            "points": points,
+            "sustainable": limits,
+        }
+        print(json.dumps(data, indent=2))
     else:
         _print_tables(result)
     return 0

@@ -11,9 +11,11 @@ import numpy as np
 from simulator.model import PayoutRecords
 from simulator.service import PAYOUT_STATUS
 
-__all__ = ["FORMAT_VERSION", "METRICS", "replication_metrics"]
+__all__ = ["FORMAT_VERSION", "METRICS", "PROPORTION_COUNTS", "replication_metrics"]
 
-FORMAT_VERSION = 1  # part of every point's key: bump when the per-replication metrics change
+FORMAT_VERSION = 2  # part of every point's key: bump when the per-replication metrics change
+# Counts behind the proportions, so intervals can pool them (see :mod:`.stats`).
+PROPORTION_COUNTS = {"success_rate": ("confirmed", "finished"), "p_wait": ("waited", "asked")}
 METRICS = (
     "throughput",
     "success_rate",
@@ -28,6 +30,10 @@ METRICS = (
     "breaker_open_s",
     "payouts",
     "pending_at_end",
+    "confirmed",
+    "finished",
+    "waited",
+    "asked",
 )
 
 
@@ -40,7 +46,9 @@ def replication_metrics(
     percentiles: processed (confirmed, failed) and still pending payouts, pending ones at their
     age at the end (a lower bound, so an overloaded point cannot look fast by never finishing).
     Queue waits: payouts that asked for a worker. Throughput: confirmations per second completed
-    after ``warmup``. Breaker time: seconds not closed over the whole run.
+    after ``warmup``. Breaker time: seconds not closed over the whole run. Counts: confirmed and
+    finished payouts (success rate = confirmed / finished), payouts that waited and that asked for
+    a worker (``p_wait`` = waited / asked).
     """
     status = payouts.status
     inside = payouts.submitted >= warmup
@@ -64,6 +72,10 @@ def replication_metrics(
     out["breaker_open_s"] = float(breaker_seconds.get("open", 0.0) + breaker_seconds.get("half_open", 0.0))
     out["payouts"] = float(np.count_nonzero(inside))
     out["pending_at_end"] = float(np.count_nonzero(~finished))
+    out["confirmed"] = float(np.count_nonzero(inside & confirmed))
+    out["finished"] = float(np.count_nonzero(inside & finished))
+    out["waited"] = float(np.count_nonzero(waits > 0))
+    out["asked"] = float(waits.size)
     return out
 
 

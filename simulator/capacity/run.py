@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 from simulator.capacity.executors import Executor
 from simulator.capacity.figures import capacity_figure
 from simulator.capacity.metrics import replication_metrics
-from simulator.capacity.stats import aggregate, sustainable
+from simulator.capacity.stats import INTERVAL_METHODS, aggregate, config_ids, replication_warning, sustainable
 from simulator.capacity.sweep import Point, Sweep, SweepError
 from simulator.model import simulate
 from simulator.scenario import Scenario
@@ -76,6 +76,7 @@ class SweepResult:
     sustainable: pd.DataFrame
     reused: int
     out: Path
+    warnings: list[str] = field(default_factory=list)
 
 
 def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
@@ -175,11 +176,21 @@ def _write_outputs(result: SweepResult, *, plot: bool) -> None:
         "axis": sweep.axis,
         "x": sweep.x,
         "slo": sweep.spec.slo.model_dump(),
+        "warnings": result.warnings,
+        "configs": {ident: config for config, ident in config_ids(p.config for p in sweep.points).items()},
+        "intervals": INTERVAL_METHODS,
         "sustainable": json.loads(result.sustainable.to_json(orient="records")),
     }
     _write_atomic(out / SUMMARY, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
     if plot:
-        fig = capacity_figure(result.results, x_label=sweep.x, slo_seconds=sweep.spec.slo.processing_p95)
+        slo = sweep.spec.slo
+        fig = capacity_figure(
+            result.results,
+            x_label=sweep.x,
+            slo_seconds=slo.processing_p95,
+            slo_success=slo.success_rate,
+            limits=result.sustainable,
+        )
         _write_atomic(out / PLOT, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
 
 
@@ -195,7 +206,8 @@ def run_sweep(
     """Run every point not already finished in ``out/points``, then write the combined results.
 
     ``on_point`` is called after each point is written (tests interrupt a sweep through it);
-    ``log`` hears how many points were reused.
+    ``log`` hears how many points were reused and, once, the warning for too few replications
+    (also in ``summary.json`` and the result's ``warnings``).
     """
     out = Path(out)
     points_dir = out / POINTS
@@ -214,9 +226,14 @@ def run_sweep(
         log(f"{out}: the sweep changed: removed {forgotten} point(s) of the earlier sweep and its results")
     if log is not None and reused:
         log(f"reusing {reused} of {len(sweep.points)} finished points from {points_dir}")
+    warnings = [w for w in (replication_warning(sweep.spec.replications),) if w]
+    for warning in warnings:
+        if log is not None:
+            log(f"warning: {warning}")
     _run_missing(sweep, points_dir, executor, done, on_point)
     replications = pd.concat([done[p.index] for p in sweep.points], ignore_index=True)
     results = aggregate(sweep.points, sweep.params, replications)
-    result = SweepResult(sweep, results, replications, sustainable(results, sweep.spec.slo), reused, out)
+    limits = sustainable(results, sweep.spec.slo)
+    result = SweepResult(sweep, results, replications, limits, reused, out, warnings)
     _write_outputs(result, plot=plot)
     return result
