@@ -236,6 +236,12 @@ def main() -> int:
     print(
         f"\ntotal: {points:,} output points; engine {te:.2f} s, prometheus {tp:.2f} s, ratio {tp / te:.1f}x"
     )
+    ratios = np.array([r[3] / r[2] for r in rows])
+    worst = int(np.argmin(ratios))
+    print(
+        f"ratio per expression: geometric mean {float(np.exp(np.log(ratios).mean())):.1f}x, "
+        f"worst {ratios[worst]:.1f}x ({rows[worst][0]})"
+    )
     print(f"engine: {te / max(points, 1) * 1e6:.3f} s per million output points")
     bad = [r[0] for r in rows if not r[4]]
     if bad:

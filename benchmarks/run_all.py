@@ -30,9 +30,11 @@ def main() -> int:
     runs = [
         ["bench_simulator.py", str(SCENARIOS / "reference.yaml"), str(SCENARIOS / "reference-30d.yaml")],
         ["bench_query.py", str(RUN_30D), "--blocks", str(BLOCKS_30D)],
+        ["bench_native_histograms.py"],
         ["bench_backtest.py", str(RUN_30D), "--blocks", str(BLOCKS_30D)],
         ["bench_rules.py"],
         ["bench_capacity.py"],
+        ["bench_alert_validation.py"],
         ["bench_live.py"],
     ]  # fmt: skip
     status = 0

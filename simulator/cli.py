@@ -90,9 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar, update = _progress_bar(scenario.duration, args.quiet)
         if args.logs:
             with open(tmp / EVENTS, "w", encoding="utf-8") as fh:
-                result = simulate(scenario, log_stream=fh, progress=update)
+                result = simulate(scenario, log_stream=fh, progress=update, mode=args.simulation)
         else:
-            result = simulate(scenario, progress=update)
+            result = simulate(scenario, progress=update, mode=args.simulation)
         if bar is not None:
             bar.close()
         write_run_files(result, tmp, openmetrics=args.openmetrics, events=args.logs)
@@ -133,6 +133,12 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return capacity_command(args)
 
 
+def cmd_validate_alerts(args: argparse.Namespace) -> int:
+    from simulator.validation.cli import validate_alerts_command
+
+    return validate_alerts_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = new_parser("tronsim", DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -151,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", help="override the duration, e.g. 6h or 3d")
     run.add_argument("--openmetrics", action="store_true", help="also write metrics.om for promtool backfill")
     run.add_argument("--logs", action="store_true", help="also write the seed's log events to events.jsonl")
+    run.add_argument(
+        "--simulation",
+        choices=("batch", "events"),
+        default="batch",
+        help="batch: draw uncontended requests in batches (default); events: every request a SimPy process",
+    )
     add_quiet_argument(run)
     run.set_defaults(_run=cmd_run)
     val = add_command(
@@ -196,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     capacity_arguments(cap)
     cap.set_defaults(_run=cmd_capacity)
+    from simulator.validation.cli import EXAMPLES as validation_examples
+    from simulator.validation.cli import SUMMARY as validation_summary
+    from simulator.validation.cli import add_arguments as validation_arguments
+
+    val_alerts = add_command(sub, "validate-alerts", validation_summary, validation_examples)
+    validation_arguments(val_alerts)
+    val_alerts.set_defaults(_run=cmd_validate_alerts)
     from simulator.live import cli as livecli  # serve, load: aiohttp is imported only when they run
 
     livecli.add_commands(sub)

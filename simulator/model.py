@@ -11,6 +11,7 @@ from typing import IO, Any
 import numpy as np
 import simpy
 
+from simulator.batch import MODES, RequestBatcher
 from simulator.events import EventLog
 from simulator.metrics import collect_samples
 from simulator.network import TronNetwork
@@ -102,12 +103,17 @@ def simulate(
     log_stream: IO[str] | None = None,
     progress: Callable[[float], None] | None = None,
     collect_payouts: bool = False,
+    mode: str = "batch",
 ) -> SimulationResult:
     """Run ``scenario`` to its end; ``progress`` receives simulated seconds every simulated hour.
 
     ``collect_payouts`` also returns per-payout records (:class:`PayoutRecords`); it draws no
-    random numbers, so the metrics are the same with or without it.
+    random numbers, so the metrics are the same with or without it. ``mode``: "batch" draws the
+    uncontended request stream in batches (:mod:`simulator.batch`), "events" makes every request
+    a SimPy process; the two are equal in distribution, not draw for draw.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
     wall = time.perf_counter()
     rng = np.random.default_rng(scenario.seed)
     draws = Draws(rng)
@@ -119,9 +125,12 @@ def simulate(
     if collect_payouts:
         service.payout_log = []
 
-    scraping = _start_processes(env, scenario, service, scraper, draws, rng, progress)
+    batch = mode == "batch" and scenario.network.mode != "mmc"
+    scraping, batcher = _start_processes(env, scenario, service, scraper, draws, rng, progress, batch=batch)
     # Stop right after the last scrape, so the last samples are the registry's final values.
     env.run(until=scraping)
+    if batcher is not None:
+        batcher.finish(scraper)
     service.close_accounting()
     if progress is not None:
         progress(scenario.duration)
@@ -153,10 +162,13 @@ def _start_processes(
     draws: Draws,
     rng: np.random.Generator,
     progress: Callable[[float], None] | None,
-) -> simpy.Process:
-    """Start the incident driver, the four arrival streams, the scraper and the progress clock, in
-    this order (creation order fixes SimPy's tie-breaking, so it is part of the determinism);
-    return the scraper's process, whose end ends the run."""
+    *,
+    batch: bool = False,
+) -> tuple[simpy.Process, RequestBatcher | None]:
+    """Start the incident driver, the four arrival streams (or the batcher that draws them), the
+    scraper and the progress clock, in this order (creation order fixes SimPy's tie-breaking, so it
+    is part of the determinism); return the scraper's process, whose end ends the run, and the
+    batcher (None when every request is a SimPy process)."""
     bursts = burst_windows(scenario.load, scenario.duration, rng)
     multipliers = rate_multipliers(scenario, bursts)
     timeline = incident_timeline(scenario)
@@ -186,6 +198,13 @@ def _start_processes(
                 progress(env.now)
 
     env.process(incident_driver(env))
+    if batch:
+        first = scenario.scrape_offset
+        scrape_times = first + np.arange(scraper.n) * scenario.scrape_interval
+        batcher = RequestBatcher(env, scenario, service, rng, multipliers, timeline, scrape_times)
+        scraper.before_scrape.append(batcher.before_scrape)
+        env.process(batcher.run())
+        return _start_scraper(env, scraper, clock if progress is not None else None), batcher
     env.process(arrivals(env, poll_rate, change_points, draws, lambda: service.arrive("poll")))
     payout_arrival = (
         service.arrive_mmc if scenario.network.mode == "mmc" else lambda: service.arrive("payout")
@@ -209,8 +228,16 @@ def _start_processes(
             lambda: service.arrive("poll", flood_role=service.conditions.flood_role),
         )
     )
+    return _start_scraper(env, scraper, clock if progress is not None else None), None
+
+
+def _start_scraper(
+    env: simpy.Environment,
+    scraper: Scraper,
+    clock: Callable[[simpy.Environment], Process] | None,
+) -> simpy.Process:
     scraping = env.process(scraper.run())
-    if progress is not None:
+    if clock is not None:
         env.process(clock(env))
     return scraping
 

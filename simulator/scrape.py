@@ -9,7 +9,9 @@ failed scrape and no samples after it. Target labels ``job`` and ``instance`` ar
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import simpy
@@ -42,6 +44,7 @@ class Scraper:
         self._finishers: list[tuple[int, Snapshot]] = []  # (first row, snapshot of that process)
         self.gauges = ProcessGauges(env, service, draws)
         self._was_up = False
+        self.before_scrape: list[Callable[[int], None]] = []  # called with the scrape's index
 
     def run(self) -> Process:
         sc = self.service.scenario
@@ -53,6 +56,8 @@ class Scraper:
 
     def _scrape(self, k: int) -> None:
         svc = self.service
+        for hook in self.before_scrape:
+            hook(k)
         self.refresh_process_gauges()
         if svc.down:
             self._up[k] = 0.0
@@ -71,6 +76,18 @@ class Scraper:
 
     def refresh_process_gauges(self) -> None:
         self.gauges.refresh()
+
+    def add_running_totals(self, columns: list[int], increments: np.ndarray) -> np.ndarray:
+        """Add updates made outside the registry (``increments``: scrapes x ``columns``, raw cell
+        values) to the scraped values as running totals per process (a restart starts from zero);
+        return the last process's totals."""
+        bounds = [row for row, _ in self._finishers] + [self.n]
+        totals = np.zeros(len(columns))
+        for first, last in itertools.pairwise(bounds):
+            running = np.cumsum(increments[first:last], axis=0)
+            self._raw[first:last, columns] += running * self._present[first:last, None]
+            totals = running[-1]
+        return totals
 
     def to_store(self, job: str, instance: str) -> SeriesStore:
         """All scraped series, with target labels, as a series store."""
@@ -119,7 +136,7 @@ class ProcessGauges:
             return
         # Memory: a slow random walk around the base, plus in-flight work and any leak.
         self.memory_noise_mb = 0.98 * self.memory_noise_mb + self.draws.normal() * 2.0
-        inflight = svc.active_requests + len(svc.pending)
+        inflight = svc.active_requests + svc.batch_in_flight + len(svc.pending)
         memory_mb = (
             p.memory_base_mb + p.memory_per_inflight_mb * inflight + self.leak_mb + self.memory_noise_mb
         )
@@ -139,5 +156,5 @@ class ProcessGauges:
         m.pending_payouts_count.set(len(svc.pending))
         m.confirmed_payouts_count.set(svc.confirmed_total)
         m.failed_payouts_count.set(svc.failed_total)
-        m.database_connections_active.set(svc.db.in_use)
+        m.database_connections_active.set(svc.db.in_use + svc.batch_in_flight)
         svc.tick_breaker()

@@ -118,6 +118,7 @@ class PayoutService:
         self.failed_total = 0
         self.active_requests = 0
         self.requests_since_scrape = 0
+        self.batch_in_flight = 0  # batched polls in the database at the current scrape (simulator.batch)
         self.stats: Tally[str | int] = Tally()  # event counts; HTTP status codes as ints
         self.breaker_seconds: dict[str, float] = {}
         self.transitions: list[Transition] = []
@@ -469,12 +470,12 @@ class PayoutService:
         self.finalize(payout, status, error, self.env.now - payout.submitted)
 
     def finalize(self, payout: Payout, status: str, error: str, duration: float) -> None:
-        m = self.metrics
-        m.payout_requests_total.labels(payout.router, payout.priority, status).inc()
-        m.payout_amount_usdt_total.labels(payout.router).inc(payout.amount)
-        m.payout_processing_duration_seconds.labels(payout.router, status).observe(duration)
+        hot = self.metrics.hot
+        hot.payout_requests[payout.router, payout.priority, status](1.0)
+        hot.payout_amount[payout.router](payout.amount)
+        hot.payout_processing[payout.router, status](duration)
         if status != "rejected":
-            m.slo_payout_duration_seconds.observe(duration)
+            hot.payout_duration(duration)
         self.stats[f"payouts_{status}"] += 1
         if self.payout_log is not None:
             wait = payout.started - payout.queued if payout.started >= 0 else math.nan

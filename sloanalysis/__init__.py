@@ -24,7 +24,7 @@ Public names (``__all__``; each item starts with the names it documents):
   with the same columns and dtypes from either (timestamp as UTC datetimes, value as float64, one
   string column per label).
 - ``parse_time``, ``parse_duration``: the times and steps queries accept.
-- ``load_slos``, ``SLO``: an SLO file (sloanalysis/v1, Sloth, OpenSLO).
+- ``load_slos``, ``SLO``: an SLO file (sloanalysis/v1, Sloth, Pyrra, OpenSLO).
 - ``measure``, ``error_budget``, ``Budget``: an SLI's per-step good/valid frame, and its budget.
 - ``slo_status``, ``SLOStatus``: an SLO's state at the end of a range (a row of *sloanalysis slo*).
 - ``load_rules``, ``RuleGroup``: a Prometheus rules file.
@@ -43,7 +43,8 @@ from sloanalysis.rules.backtest import Backtest, EvalSettings, backtest
 from sloanalysis.rules.model import RuleGroup, load_rules
 from sloanalysis.rules.scoring import score
 from sloanalysis.slo.budget import Budget, error_budget, measure
-from sloanalysis.slo.spec import SLO, load_slos
+from sloanalysis.slo.formats import load_slos
+from sloanalysis.slo.spec import SLO
 from sloanalysis.slo.status import SLOStatus, slo_status
 from sloanalysis.sources.rundir import Run, load_run
 from sloanalysis.store import STALE_NAN, Matcher, Series, SeriesStore, is_stale, make_labels

@@ -1,15 +1,25 @@
 """Durations: Prometheus's syntax (``1d2h30m``, ``15s``, ``250ms``) to and from milliseconds, and the
 human form tables show (``8m38.4s``).
 
-:func:`parse_prometheus_duration` is Prometheus's ``model.ParseDuration`` (rule files, templates,
-promqltest scripts); :func:`parse_duration_ms` is what the tool's own inputs accept: that syntax,
-a leading ``-``, or a number of seconds. :func:`format_duration_ms` is ``model.Duration.String``.
+One grammar, Prometheus's ``model.ParseDuration``: units ``y w d h m s ms``, each at most once and
+largest first, whole numbers, ``0`` alone without a unit (so ``5m1h``, ``1.5h`` and ``1m1m`` are
+errors everywhere). :func:`parse_prometheus_duration` is exactly that (rule files, templates,
+promqltest scripts). :func:`parse_duration_ms` is the one parser of the tool's own inputs (CLI
+options, scenario and SLO files, the query API): that grammar, a leading ``-``, a
+``timedelta``, or a number without a unit. A number without a unit is seconds, as the
+Prometheus HTTP API reads ``step=15`` (``"15"``, ``0.5``, ``1e3``, a YAML ``90``); only where
+a caller says ``ints_are_ms=True`` (the Python query API, whose times are int milliseconds
+too) is a Python ``int`` taken as milliseconds. :func:`format_duration_ms` is
+``model.Duration.String``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
+
+import numpy as np
 
 from sloanalysis.errors import UserError
 
@@ -36,7 +46,8 @@ UNITS_MS = {
 # model.ParseDuration's pattern: each unit at most once, largest first, whole numbers.
 # (\Z, not $: Python's $ also matches before a final newline.)
 _PROMETHEUS = re.compile("^" + "".join(f"(?:([0-9]+){unit})?" for unit in UNITS_MS) + r"\Z")
-_SECONDS = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?\Z")
+# A number without a unit, as Go's strconv.ParseFloat reads the HTTP API's ``step=``: seconds.
+_SECONDS = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _MAX_MS = (2**63 - 1) // 1_000_000  # Go's time.Duration is int64 nanoseconds
 
 
@@ -64,18 +75,24 @@ def parse_prometheus_duration(text: str, *, what: str = "duration") -> int:
     return ms
 
 
-def parse_duration_ms(text: str | int | float, *, what: str = "duration") -> int:
+def parse_duration_ms(
+    text: str | int | float | timedelta, *, what: str = "duration", ints_are_ms: bool = False
+) -> int:
     """Milliseconds of a duration the tool accepts: a Prometheus duration (``1d2h``), one with a
-    leading ``-``, or a number of seconds (``90``, ``"0.5"``). Raises UserError naming ``what``."""
+    leading ``-``, a ``timedelta``, or a number of seconds (``90``, ``"0.5"``). With
+    ``ints_are_ms`` a Python int (not text) is milliseconds already. Raises UserError naming
+    ``what``."""
     if isinstance(text, bool):
         raise UserError(f"{what}: expected a duration like '15s' or '1d2h', got {text!r}")
-    if isinstance(text, int | float):
-        if not math.isfinite(text):
-            raise UserError(f"{what}: expected a finite number of seconds, got {text!r}")
-        return round(float(text) * 1000)
+    if isinstance(text, timedelta):
+        return _finite_ms(text.total_seconds(), what, text)
+    if isinstance(text, int | np.integer) and ints_are_ms:
+        return int(text)
+    if isinstance(text, int | float | np.integer | np.floating):
+        return _finite_ms(float(text), what, text)
     s = str(text).strip()
     if _SECONDS.match(s):
-        return round(float(s) * 1000)
+        return _finite_ms(float(s), what, text)
     body = s.removeprefix("-")
     if body and _PROMETHEUS.match(body):
         ms = parse_prometheus_duration(body, what=what)
@@ -84,6 +101,13 @@ def parse_duration_ms(text: str | int | float, *, what: str = "duration") -> int
         f"{what}: expected a duration like '15s' or '1d2h' (whole numbers, units y w d h m s ms "
         f"largest first) or a number of seconds, got {text!r}"
     )
+
+
+def _finite_ms(seconds: float, what: str, text: object) -> int:
+    ms = seconds * 1000
+    if not math.isfinite(ms) or abs(ms) > _MAX_MS:
+        raise UserError(f"{what}: expected a finite duration, got {text!r}")
+    return round(ms)
 
 
 def format_duration_ms(ms: int) -> str:

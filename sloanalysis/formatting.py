@@ -3,6 +3,9 @@
 ``render(rows, "table")`` aligns columns (numbers right, text left) and shows ``-`` for None;
 ``formatters`` (per column) shape values for the table only, so JSON and CSV keep the raw,
 unrounded numbers. In JSON, non-finite floats (an infinite time to exhaustion) become ``null``.
+A native histogram (:class:`~sloanalysis.nativehist.FloatHistogram`) is Prometheus's text
+``{count:4, sum:5, (0.5,1]:1, ...}`` in tables, and the Prometheus API's JSON object in JSON (as
+compact JSON text in CSV): :mod:`sloanalysis.api_json`.
 Helpers format ratios for tables (durations: :func:`sloanalysis.durations.format_duration_human`).
 """
 
@@ -14,6 +17,9 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
+
+from sloanalysis.api_json import histogram_text, histogram_to_api
+from sloanalysis.nativehist import FloatHistogram
 
 __all__ = ["FORMATS", "fmt_number", "fmt_percent", "render"]
 
@@ -55,6 +61,8 @@ def fmt_percent(x: float | None, digits: int = 3) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, FloatHistogram):
+        return histogram_text(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -67,6 +75,8 @@ def _cell(value: Any) -> str:
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, FloatHistogram):
+        return histogram_to_api(value)
     if isinstance(value, Mapping):
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -74,6 +84,12 @@ def _json_value(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return _json_value(value.item())
     return value
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, FloatHistogram):
+        return json.dumps(histogram_to_api(value), separators=(",", ":"))
+    return "" if value is None else value
 
 
 def _columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
@@ -106,7 +122,7 @@ def render(
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
         for r in rows:
-            writer.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
+            writer.writerow([_csv_value(r.get(c)) for c in cols])
         return buf.getvalue()
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -7,7 +7,9 @@ long :class:`pandas.DataFrame`:
   instant query, the sample's own timestamp),
 - ``value``: ``float64``,
 - one ``str`` column per label name occurring in the result (``__name__`` included when present),
-  sorted by name; a series without that label has ``""`` there.
+  sorted by name; a series without that label has ``""`` there,
+- ``histogram`` (object, after ``value``), only when a row is a native-histogram sample: its
+  :class:`~sloanalysis.nativehist.FloatHistogram` (``value`` NaN there), None on float rows.
 
 Rows are ordered by series (label sets in sorted order) and then by time; absent steps have no
 row. Frames are built from numpy/Arrow arrays, never one dict per row.
@@ -32,13 +34,13 @@ import pandas as pd
 import pyarrow as pa
 
 from sloanalysis._go import match_op
-from sloanalysis.durations import is_prometheus_duration, parse_prometheus_duration
+from sloanalysis.durations import is_prometheus_duration, parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.sources.prometheus import (
     PrometheusClient,
     needed_ranges,
     parse_expr,
-    parse_result_series,
+    parse_result_samples,
     selector_has_samples,
     selector_span,
     selector_text,
@@ -58,6 +60,7 @@ __all__ = [
     "parse_time",
     "result_frame",
     "selectors_without_data",
+    "with_histograms",
 ]
 
 TimeLike = int | str | datetime | pd.Timestamp | np.datetime64
@@ -77,22 +80,11 @@ except TypeError:  # pragma: no cover - older pandas: plain object columns
 
 
 def parse_duration(value: DurationLike) -> int:
-    """Milliseconds of ``15s``, ``1h30m``, ``7d``, a number of seconds (``"15"``), a timedelta,
-    or an int (already milliseconds)."""
-    if isinstance(value, bool):
-        raise UserError(f"invalid duration {value!r}")
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, timedelta | pd.Timedelta):
-        return int(pd.Timedelta(value) // pd.Timedelta(milliseconds=1))
-    text = str(value).strip()
-    if _NUMBER_RE.match(text):
-        secs = float(text)
-        if not math.isfinite(secs):
-            raise UserError(f"invalid duration {value!r}")
-        return round(secs * 1000)
+    """Milliseconds of a query step or window: ``15s``, ``1h30m``, ``7d``, a number of seconds
+    (``"15"``, as the Prometheus API's ``step=15``), a timedelta, or an int (milliseconds, as
+    :func:`parse_time` takes ints). The one grammar of :func:`sloanalysis.durations.parse_duration_ms`."""
     try:
-        return parse_prometheus_duration(text)
+        return parse_duration_ms(value, ints_are_ms=True)
     except UserError:
         raise UserError(f"invalid duration {value!r} (expected e.g. 15s, 5m, 1h30m, 7d)") from None
 
@@ -182,10 +174,15 @@ def _is_ordered(ranked: np.ndarray, ts_ms: np.ndarray) -> bool:
 
 
 def result_frame(
-    labels: Sequence[Labels], series_idx: np.ndarray, ts_ms: np.ndarray, values: np.ndarray
+    labels: Sequence[Labels],
+    series_idx: np.ndarray,
+    ts_ms: np.ndarray,
+    values: np.ndarray,
+    histograms: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The long frame of a result given as parallel arrays: row ``i`` belongs to series
-    ``labels[series_idx[i]]``. Rows are reordered by (label set, timestamp)."""
+    ``labels[series_idx[i]]``. Rows are reordered by (label set, timestamp). ``histograms``
+    (object, parallel too) adds the ``histogram`` column: :func:`with_histograms`."""
     series_idx = np.asarray(series_idx, dtype=np.int64)
     ts_ms = np.asarray(ts_ms, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
@@ -196,31 +193,46 @@ def result_frame(
     if not _is_ordered(ranked, ts_ms):
         order = np.lexsort((ts_ms, ranked))
         series_idx, ts_ms, values, ranked = series_idx[order], ts_ms[order], values[order], ranked[order]
+        histograms = None if histograms is None else np.asarray(histograms, dtype=object)[order]
     # Rows now come in runs per series, in label order: label columns can be built from runs.
     sorted_labels = [labels[i] for i in order_of_labels]
     runs = np.bincount(ranked, minlength=len(labels)) if series_idx.size else np.zeros(len(labels), np.int64)
-    return _frame_in_order(sorted_labels, runs, ts_ms, values)
+    return with_histograms(_frame_in_order(sorted_labels, runs, ts_ms, values), histograms)
+
+
+def with_histograms(frame: pd.DataFrame, histograms: np.ndarray | None) -> pd.DataFrame:
+    """``frame`` with a ``histogram`` column after ``value`` (object: a
+    :class:`~sloanalysis.nativehist.FloatHistogram` per native-histogram row, whose ``value`` is
+    NaN, None elsewhere) when a row holds a histogram; otherwise ``frame`` unchanged."""
+    if histograms is None or not any(h is not None for h in histograms):
+        return frame
+    frame.insert(2, "histogram", np.asarray(histograms, dtype=object))
+    return frame
 
 
 def _frame_in_order(
     labels: Sequence[Labels], runs: np.ndarray, ts_ms: np.ndarray, values: np.ndarray
 ) -> pd.DataFrame:
-    """The frame of rows already grouped by series (``runs[i]`` rows of ``labels[i]``, sorted)."""
-    frame = pd.DataFrame({"timestamp": _timestamps(ts_ms), "value": values})
+    """The frame of rows already grouped by series (``runs[i]`` rows of ``labels[i]``, sorted).
+
+    Built from one dict of columns: adding label columns one by one to a frame costs several
+    times more (each insertion revalidates the frame), which small answers would feel."""
+    columns: dict[str, Any] = {"timestamp": _timestamps(ts_ms), "value": values}
     dicts = [dict(lab) for lab in labels]
     for name in sorted({k for lab in labels for k, _ in lab}):
-        frame[name] = _str_column([d.get(name, "") for d in dicts], runs)
-    return frame
+        columns[name] = _str_column([d.get(name, "") for d in dicts], runs)
+    return pd.DataFrame(columns)
 
 
 def empty_frame() -> pd.DataFrame:
     return result_frame([], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
 
 
-def _frame_from_series(series: Sequence[tuple[Labels, np.ndarray, np.ndarray]]) -> pd.DataFrame:
-    merged: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for labels, ts, vs in series:
-        merged.setdefault(labels, []).append((ts, vs))
+def _frame_from_series(series: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    """Frame of (labels, ms, values) or (labels, ms, values, histograms or None) per series."""
+    merged: dict[Labels, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {}
+    for labels, ts, vs, *hs in series:
+        merged.setdefault(labels, []).append((ts, vs, hs[0] if hs else None))
     labels_list = list(merged)
     ts_parts = [np.concatenate([p[0] for p in merged[k]]) for k in labels_list]
     v_parts = [np.concatenate([p[1] for p in merged[k]]) for k in labels_list]
@@ -228,7 +240,11 @@ def _frame_from_series(series: Sequence[tuple[Labels, np.ndarray, np.ndarray]]) 
     idx = np.repeat(np.arange(len(labels_list), dtype=np.int64), counts)
     if not labels_list:
         return empty_frame()
-    return result_frame(labels_list, idx, np.concatenate(ts_parts), np.concatenate(v_parts))
+    hists = None
+    if any(p[2] is not None for parts in merged.values() for p in parts):
+        parts = [p for k in labels_list for p in merged[k]]
+        hists = np.concatenate([np.full(p[0].size, None, object) if p[2] is None else p[2] for p in parts])
+    return result_frame(labels_list, idx, np.concatenate(ts_parts), np.concatenate(v_parts), hists)
 
 
 # -- backends ----------------------------------------------------------------------------------
@@ -336,8 +352,12 @@ def _frame_from_result(result: Any) -> pd.DataFrame:
         raise UserError("the expression evaluates to a string; only numeric results become frames")
     raw = getattr(result, "raw", None)
     if raw is not None:  # a range selector or subquery evaluated as an instant query: raw samples
+        hists = getattr(result, "raw_histograms", None) or [None] * len(raw)
         return _frame_from_series(
-            [(lab, np.asarray(t), np.asarray(v)) for lab, (t, v) in zip(result.labels, raw, strict=True)]
+            [
+                (lab, np.asarray(t), np.asarray(v), h)
+                for lab, (t, v), h in zip(result.labels, raw, hists, strict=True)
+            ]
         )
     values = np.asarray(result.values, dtype=np.float64)
     steps = np.asarray(result.steps, dtype=np.int64)
@@ -354,19 +374,22 @@ def _frame_from_result(result: Any) -> pd.DataFrame:
         # Not a step grid (e.g. a range selector as an instant query): use the engine's own frame.
         return _normalise_frame(result.to_frame())
     n, t = values.shape
+    found = getattr(result, "histograms", None)
+    hists = None if found is None else np.asarray(found, dtype=object).reshape(values.shape)[mask]
     if all(labels[i] <= labels[i + 1] for i in range(n - 1)):
         # The engine's own order (series sorted, steps ascending): no sorting, no row indices.
         if bool(mask.all()):
-            return _frame_in_order(
+            frame = _frame_in_order(
                 labels, np.full(n, t, dtype=np.int64), np.tile(steps, n), values.reshape(-1)
             )
+            return with_histograms(frame, hists)
         ts = np.broadcast_to(steps, values.shape)[mask]
-        return _frame_in_order(labels, mask.sum(axis=1), ts, values[mask])
+        return with_histograms(_frame_in_order(labels, mask.sum(axis=1), ts, values[mask]), hists)
     if bool(mask.all()):
         rows = np.repeat(np.arange(n, dtype=np.int64), t)
-        return result_frame(labels, rows, np.tile(steps, n), values.reshape(-1))
+        return result_frame(labels, rows, np.tile(steps, n), values.reshape(-1), hists)
     rows, cols = np.nonzero(mask)
-    return result_frame(labels, rows, steps[cols], values[mask])
+    return result_frame(labels, rows, steps[cols], values[mask], hists)
 
 
 def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -414,11 +437,11 @@ class PrometheusBackend:
         start_ms, end_ms, step_ms = self._time(start), self._time(end), parse_duration(step)
         _check_range(start_ms, end_ms, step_ms)
         n_steps = (end_ms - start_ms) // step_ms + 1
-        series: list[tuple[Labels, np.ndarray, np.ndarray]] = []
+        series: list[tuple[Labels, np.ndarray, np.ndarray, np.ndarray | None]] = []
         for first in range(0, n_steps, self.max_points):
             last = min(first + self.max_points, n_steps) - 1
             res = self.client.range(expr, start_ms + first * step_ms, start_ms + last * step_ms, step_ms)
-            series.extend(parse_result_series(res["result"]))
+            series.extend(parse_result_samples(res["result"]))
         return _frame_from_series(series)
 
     def has_samples(self, selector: str, lo_ms: int, hi_ms: int) -> bool:
@@ -441,7 +464,7 @@ class PrometheusBackend:
             return result_frame(
                 [()], np.zeros(1, np.int64), np.array([at_ms], np.int64), np.array([float(result[1])])
             )
-        return _frame_from_series(parse_result_series(result))
+        return _frame_from_series(parse_result_samples(result))
 
 
 # -- where the data is: hints for selectors that read nothing --------------------------------

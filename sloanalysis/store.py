@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +23,8 @@ import pyarrow.parquet as pq
 
 from sloanalysis.errors import DataError
 from sloanalysis.files import atomic_write_with
+from sloanalysis.nativehist import parse_histogram, test_expression
+from sloanalysis.regex import InvalidRegexError, PromRegex, compile_regex
 
 STALE_NAN_BITS = 0x7FF0000000000002
 STALE_NAN: float = float(np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0])
@@ -54,11 +55,17 @@ def format_labels(labels: Labels) -> str:
 
 @dataclass(frozen=True)
 class Series:
-    """One labelled series; ``timestamps`` (int64 ms) strictly increasing."""
+    """One labelled series; ``timestamps`` (int64 ms) strictly increasing.
+
+    ``histograms`` is None for a float series; otherwise an object array aligned with
+    ``timestamps`` whose cells are :class:`sloanalysis.nativehist.FloatHistogram` samples, or None
+    where the sample is the float in ``values`` (``values`` holds NaN under a histogram).
+    """
 
     labels: Labels
     timestamps: np.ndarray
     values: np.ndarray
+    histograms: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -74,107 +81,6 @@ class Series:
 _MATCH_OPS = ("=", "!=", "=~", "!~")
 
 
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-_INLINE_FLAGS = re.compile(r"\(\?([imsU]*)(?:-([imsU]*))?\)")
-
-
-def go_regex(pattern: str) -> str:
-    """Translate Go RE2 syntax that Python's ``re`` rejects or reads differently.
-
-    Inline flags such as ``(?i)`` may appear anywhere in RE2 and apply to the rest of the
-    enclosing group (across ``|``); Python only allows them at the start, so they become
-    scoped groups. Also ``\\z``, ``\\Q...\\E``, ``(?<name>...)`` and classes like ``[[:alpha:]]``.
-    """
-    out: list[str] = []
-    scopes: list[list[str]] = [[]]  # flag groups opened at each group level
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            if nxt == "Q":
-                end = pattern.find("\\E", i + 2)
-                end = n if end < 0 else end
-                out.append(re.escape(pattern[i + 2 : end]))
-                i = end + 2
-                continue
-            out.append("\\Z" if nxt == "z" else pattern[i : i + 2])
-            i += 2
-            continue
-        if c == "[":
-            i = _char_class(pattern, i, out)
-            continue
-        m = _INLINE_FLAGS.match(pattern, i)
-        if m:
-            on = m.group(1).replace("U", "")
-            off = (m.group(2) or "").replace("U", "")
-            flags = on + (f"-{off}" if off else "")
-            if flags:
-                out.append(f"(?{flags}:")
-                scopes[-1].append(flags)
-            i = m.end()
-            continue
-        if c == "(":
-            named = pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i)
-            out.append("(?P<" if named else "(")
-            i += 3 if named else 1
-            scopes.append([])
-            continue
-        if c == ")" and len(scopes) > 1:
-            out.append(")" * len(scopes.pop()) + ")")
-            i += 1
-            continue
-        if c == "|" and scopes[-1]:
-            out.append(")" * len(scopes[-1]) + "|" + "".join(f"(?{f}:" for f in scopes[-1]))
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    out.append(")" * len(scopes[0]))
-    return "".join(out)
-
-
-def _char_class(pattern: str, i: int, out: list[str]) -> int:
-    """Copy the bracket expression at ``pattern[i]``, expanding POSIX classes; returns its end."""
-    j = i + 1
-    head = "["
-    if pattern.startswith("^", j):
-        head += "^"
-        j += 1
-    if pattern.startswith("]", j):  # a leading "]" is literal
-        head += "\\]"
-        j += 1
-    body = [head]
-    while j < len(pattern) and pattern[j] != "]":
-        m = re.match(r"\[:([a-z]+):\]", pattern[j:])
-        if m and m.group(1) in _POSIX_CLASSES:
-            body.append(_POSIX_CLASSES[m.group(1)])
-            j += m.end()
-        elif pattern[j] == "\\":
-            body.append(pattern[j : j + 2])
-            j += 2
-        else:
-            body.append("\\[" if pattern[j] == "[" else pattern[j])
-            j += 1
-    out.append("".join(body) + "]")
-    return j + 1
-
-
 @dataclass(frozen=True)
 class Matcher:
     """A label matcher; regexes are fully anchored, as in Prometheus."""
@@ -182,18 +88,19 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: PromRegex | None = field(default=None, compare=False, repr=False)
 
     @staticmethod
-    def of(name: str, op: str, value: str) -> Matcher:
+    def of(name: str, op: str, value: str, *, dot_matches_newline: bool = True) -> Matcher:
+        """``dot_matches_newline``: Prometheus 3's ``(?s)`` (False: 2.x, where ``.`` stops at ``\\n``)."""
         if op not in _MATCH_OPS:
             raise DataError(f"unknown matcher operator {op!r} for label {name!r}")
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(f"(?s:^(?:{go_regex(value)})$)")
-            except re.error as exc:
-                raise DataError(f"invalid regex {value!r} for label {name!r}: {exc}") from None
+                regex = compile_regex(value, dot_matches_newline=dot_matches_newline)
+            except InvalidRegexError as exc:
+                raise DataError(f"{exc} for label {name!r}") from None
         return Matcher(name, op, value, regex)
 
     def matches(self, value: str) -> bool:
@@ -202,7 +109,7 @@ class Matcher:
         if self.op == "!=":
             return value != self.value
         assert self._regex is not None
-        hit = self._regex.match(value) is not None
+        hit = self._regex.fullmatch(value)
         return hit if self.op == "=~" else not hit
 
 
@@ -214,7 +121,7 @@ class SeriesStore:
         self._by_labels: dict[Labels, int] = {}
         self._by_name: dict[str, list[int]] = {}
         for s in series:
-            self.add(s.labels, s.timestamps, s.values)
+            self.add(s.labels, s.timestamps, s.values, s.histograms)
 
     # -- building -----------------------------------------------------------------------
     def add(
@@ -222,19 +129,26 @@ class SeriesStore:
         labels: Labels | Mapping[str, str],
         timestamps: Sequence[int] | np.ndarray,
         values: Sequence[float] | np.ndarray,
+        histograms: np.ndarray | None = None,
     ) -> Series:
         """Add samples to the series with these labels (merged and re-sorted if it exists).
 
-        When two samples share a timestamp, the later-added one wins.
+        When two samples share a timestamp, the later-added one wins. ``histograms`` (object
+        array aligned with ``timestamps``) carries native-histogram samples, see :class:`Series`.
         """
         key = make_labels(labels) if isinstance(labels, Mapping) else tuple(sorted(labels))
         ts = np.asarray(timestamps, dtype=np.int64)
         vs = np.asarray(values, dtype=np.float64)
-        if ts.shape != vs.shape or ts.ndim != 1:
+        hs = histograms
+        if ts.shape != vs.shape or ts.ndim != 1 or (hs is not None and hs.shape != ts.shape):
             raise DataError(f"{format_labels(key)}: timestamps and values differ in shape")
         idx = self._by_labels.get(key)
         if idx is not None:
             old = self._series[idx]
+            if hs is not None or old.histograms is not None:
+                hs = np.concatenate(
+                    [_object_cells(old.histograms, old.timestamps.size), _object_cells(hs, ts.size)]
+                )
             ts = np.concatenate([old.timestamps, ts])
             vs = np.concatenate([old.values, vs])
         if ts.size > 1 and not bool(np.all(ts[1:] > ts[:-1])):
@@ -243,7 +157,11 @@ class SeriesStore:
             ts, vs = ts[order], vs[order]
             keep = np.append(ts[1:] != ts[:-1], True)
             ts, vs = ts[keep], vs[keep]
-        series = Series(key, ts, vs)
+            if hs is not None:
+                hs = hs[order][keep]
+        if hs is not None and not any(h is not None for h in hs):
+            hs = None
+        series = Series(key, ts, vs, hs)
         if idx is None:
             self._by_labels[key] = len(self._series)
             self._by_name.setdefault(series.name, []).append(len(self._series))
@@ -318,7 +236,8 @@ class SeriesStore:
 
     # -- Parquet ------------------------------------------------------------------------
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
-        """Write ``series`` (JSON label set, dictionary-encoded), ``timestamp_ms``, ``value``.
+        """Write ``series`` (JSON label set, dictionary-encoded), ``timestamp_ms``, ``value``, and
+        when a sample is a native histogram a ``histogram`` column with its ``{{...}}`` notation.
 
         Series are written in sorted label order, each in time order, so equal stores give
         byte-identical files. The write goes to a temporary file that is then renamed
@@ -332,24 +251,38 @@ class SeriesStore:
         indices = np.repeat(np.arange(len(order), dtype=np.int32), lengths)
         ts = np.concatenate([self._series[i].timestamps for i in order]) if order else np.array([], np.int64)
         vs = np.concatenate([self._series[i].values for i in order]) if order else np.array([], np.float64)
-        table = pa.table(
-            {
-                "series": pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(keys, pa.string())),
-                "timestamp_ms": pa.array(ts, pa.int64()),
-                "value": pa.array(vs, pa.float64()),
-            }
-        )
+        columns = {
+            "series": pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(keys, pa.string())),
+            "timestamp_ms": pa.array(ts, pa.int64()),
+            "value": pa.array(vs, pa.float64()),
+        }
+        if any(self._series[i].histograms is not None for i in order):
+            texts = [
+                None if h is None else test_expression(h)
+                for i in order
+                for h in _object_cells(self._series[i].histograms, self._series[i].timestamps.size)
+            ]
+            columns["histogram"] = pa.array(texts, pa.string())
+        table = pa.table(columns)
         atomic_write_with(
             path,
+            # Timestamps as deltas: regular scrapes pack into a few bits (0.7 s and 19 MB of the
+            # 7-day reference's write with the default encoding, 0.17 s and 60 kB this way).
             lambda tmp: pq.write_table(
-                table, tmp, compression="zstd", use_dictionary=["series"], row_group_size=1 << 22
+                table,
+                tmp,
+                compression="zstd",
+                use_dictionary=["series"],
+                column_encoding={"timestamp_ms": "DELTA_BINARY_PACKED"},
+                row_group_size=1 << 22,
             ),
         )
 
     @classmethod
     def from_parquet(cls, path: str | os.PathLike[str]) -> SeriesStore:
         try:
-            table = pq.read_table(path, columns=["series", "timestamp_ms", "value"])
+            extra = ["histogram"] if "histogram" in pq.read_schema(path).names else []
+            table = pq.read_table(path, columns=["series", "timestamp_ms", "value", *extra])
         except (OSError, pa.ArrowInvalid, KeyError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"{path}: cannot read series Parquet: {first}") from None
@@ -361,17 +294,45 @@ class SeriesStore:
         keys = series_col.dictionary.to_pylist()
         ts = table.column("timestamp_ms").to_numpy()
         vs = table.column("value").to_numpy()
+        hs = _histogram_column(table, path)
         store = cls()
         if codes.size == 0:
             return store
-        order = np.argsort(codes, kind="stable")
-        codes, ts, vs = codes[order], ts[order], vs[order]
+        if bool(np.all(codes[1:] >= codes[:-1])):  # as to_parquet writes: skip the sort (~0.3 s for 7 days)
+            ts, vs = (a if a.flags.writeable else a.copy() for a in (ts, vs))
+        else:
+            order = np.argsort(codes, kind="stable")
+            codes, ts, vs = codes[order], ts[order], vs[order]
+            hs = None if hs is None else hs[order]
         bounds = np.flatnonzero(np.diff(codes)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [codes.size]])
         for lo, hi in zip(starts, ends, strict=True):
-            store.add(_label_set(keys[int(codes[lo])], path), ts[lo:hi], vs[lo:hi])
+            cells = None if hs is None else hs[lo:hi]
+            store.add(_label_set(keys[int(codes[lo])], path), ts[lo:hi], vs[lo:hi], cells)
         return store
+
+
+def _histogram_column(table: pa.Table, path: object) -> np.ndarray | None:
+    """The optional ``histogram`` column parsed into FloatHistogram cells (None: no column)."""
+    if "histogram" not in table.column_names:
+        return None
+    texts = table.column("histogram").to_pylist()
+    cells = np.full(len(texts), None, dtype=object)
+    for k, text in enumerate(texts):
+        if text is not None:
+            try:
+                cells[k] = parse_histogram(text)
+            except ValueError as exc:
+                raise DataError(f"{path}: row {k}: invalid histogram: {exc}") from None
+    return cells
+
+
+def _object_cells(hs: np.ndarray | None, n: int) -> np.ndarray:
+    """An object array of ``n`` histogram cells (all None for a float series)."""
+    if hs is not None:
+        return hs
+    return np.full(n, None, dtype=object)
 
 
 # Sample times a store accepts from a file (pandas' range: years 1677 to 2262).

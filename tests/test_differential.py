@@ -169,6 +169,28 @@ GENERATED = [
 ]
 
 
+# Regex matchers where Python's re and RE2 (Go's regexp, Prometheus's) disagree: RE2's \d, \w, \s
+# and \b are ASCII only; backreferences and lookarounds are errors in RE2.
+REGEX_PROBES = ["3", "\u0663", "e", "\u00e9", "x y", "x\u2003y", "Ab", "\u00c9t\u00e9"]
+REGEX_EXPRS = [
+    'tron_regex_probe{probe=~"\\\\d"}',
+    'tron_regex_probe{probe!~"\\\\d"}',
+    'tron_regex_probe{probe=~"\\\\w"}',
+    'tron_regex_probe{probe=~"\\\\w+"}',
+    'tron_regex_probe{probe=~"x\\\\sy"}',
+    'tron_regex_probe{probe=~"x\\\\Sy"}',
+    'tron_regex_probe{probe=~"\\\\pL+"}',
+    'tron_regex_probe{probe=~"[[:alpha:]]+"}',
+    'tron_regex_probe{probe=~"(?i)ab|\u00e9"}',
+    'tron_regex_probe{probe=~".\\\\b.*"}',
+    'count(tron_regex_probe{probe=~"\\\\W+"})',
+    'label_replace(tron_regex_probe, "word", "$1", "probe", "(\\\\w*).*")',
+    'tron_regex_probe{probe=~"(a)\\\\1"}',
+    'tron_regex_probe{probe=~"(?=A)Ab"}',
+    'label_replace(tron_regex_probe, "x", "$1", "probe", "(?!3).*")',
+]
+
+
 def _counter(rng: np.random.Generator, n: int, rate: float, resets: int = 0, start: int = 0) -> np.ndarray:
     inc = rng.poisson(rate, n).astype(float)
     vals = np.cumsum(inc) - inc[0]
@@ -233,6 +255,9 @@ def synthetic_store(seed: int = 5) -> SeriesStore:
     add("tron_memory_usage_bytes", {}, 5e8 + np.cumsum(rng.normal(0, 1e6, N)))
     add("tron_cpu_usage_percent", {}, np.clip(50 + np.cumsum(rng.normal(0, 2, N)), 0, 100))
     add("up", {}, np.where(rng.random(N) < 0.03, 0.0, 1.0))
+    for i, probe in enumerate(REGEX_PROBES):  # label values Python's re and RE2 classify differently
+        add("tron_regex_probe", {"probe": probe}, np.full(N, float(i)))
+    add("tron_regex_newline", {"probe": "x\ny"}, np.ones(N))  # "." stops at "\n" in 2.x only
     # A second target that stops after the first hour (its series just end: no stale markers).
     store.add(
         {"__name__": "up", "job": JOB, "instance": "api-1:8000"}, grid[: N // 3] + 3_200, np.ones(N // 3)
@@ -299,6 +324,24 @@ def test_seed_expressions(servers: dict[str, Any], mode: str, expr: str) -> None
 @pytest.mark.parametrize("expr", GENERATED, ids=lambda e: e[:60])
 def test_generated_expressions(servers: dict[str, Any], mode: str, expr: str) -> None:
     _run(servers, mode, expr)
+
+
+@pytest.mark.parametrize("expr", REGEX_EXPRS, ids=lambda e: e[:60])
+def test_regex_matchers_follow_re2(servers: dict[str, Any], expr: str) -> None:
+    _run(servers, "v3-offset", expr, minutes=10)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'tron_regex_newline{probe=~"x.y"}',
+        'tron_regex_newline{probe!~"x.y"}',
+        'tron_regex_newline{probe=~"x\\\\sy"}',
+        'label_replace(tron_regex_newline, "m", "$1", "probe", "(.*)")',
+    ],
+)
+def test_regex_dot_and_newline_in_prometheus2_mode(servers: dict[str, Any], expr: str) -> None:
+    _run(servers, "v2-aligned", expr, minutes=10)
 
 
 def test_data_has_the_intended_shape(servers: dict[str, Any]) -> None:

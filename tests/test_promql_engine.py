@@ -143,13 +143,16 @@ eval instant at 1m m
   m 3
 
 eval instant at 1m h
+  h {{schema:0 sum:1 count:1}}
+
+eval instant at 1m h
   h 1
 
 eval instant at 1m m
   m 2
 """
     statuses = [r.status for r in run_script(script)]
-    assert statuses == ["failed", "skipped", "passed"]
+    assert statuses == ["failed", "passed", "failed", "passed"]
 
 
 # -- the batched range functions agree bit for bit with the per-series reference -------------

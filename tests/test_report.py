@@ -665,7 +665,7 @@ def test_burn_rate_plot_draws_the_generated_rules_for_a_1d_slo(tmp_path: Path) -
     from sloanalysis.query import EmbeddedBackend
     from sloanalysis.report.context import analyse_slo
     from sloanalysis.report.plots import burn_rate_figure
-    from sloanalysis.slo.spec import load_slo_files
+    from sloanalysis.slo.formats import load_slo_files
 
     slo = load_slo_files([str(write_web_spec(tmp_path))], 30 * DAY)[0]
     result = analyse_slo(slo, EmbeddedBackend(week_store()), T0, T0 + DAY, MIN)
@@ -689,7 +689,7 @@ def test_budget_plot_holds_the_lowest_value_of_the_table(tmp_path: Path) -> None
     from sloanalysis.query import EmbeddedBackend
     from sloanalysis.report.context import analyse_slo
     from sloanalysis.report.plots import burn_down_figure
-    from sloanalysis.slo.spec import load_slo_files
+    from sloanalysis.slo.formats import load_slo_files
 
     slo = load_slo_files([str(write_web_spec(tmp_path, objective=0.9999))], 30 * DAY)[0]
     result = analyse_slo(slo, EmbeddedBackend(week_store()), T0 + DAY, T0 + 4 * DAY, MIN)

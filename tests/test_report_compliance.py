@@ -32,7 +32,7 @@ from sloanalysis.report.compliance import complete_periods, compliance
 from sloanalysis.report.context import analyse_slo
 from sloanalysis.report.gates import slo_checks
 from sloanalysis.slo.budget import measure
-from sloanalysis.slo.spec import load_slo_files
+from sloanalysis.slo.formats import load_slo_files
 from sloanalysis.slo.status import slo_status
 from sloanalysis.store import SeriesStore
 

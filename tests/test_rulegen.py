@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sloanalysis.slo.formats import load_slos, parse_slos
 from sloanalysis.slo.rulegen import burn_windows, dump_rules, generate_rules
-from sloanalysis.slo.spec import load_slos, parse_slos
 
 ROOT = Path(__file__).resolve().parents[1]
 S, M, H, D = 1_000, 60_000, 3_600_000, 86_400_000

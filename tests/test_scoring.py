@@ -169,7 +169,7 @@ def test_grid_search_and_its_pareto_front() -> None:
 
 
 def test_budget_sli_from_slos() -> None:
-    from sloanalysis.slo.spec import load_slos
+    from sloanalysis.slo.formats import load_slos
 
     slos = load_slos(ROOT / "slos/tron-payment.yaml")
     assert budget_sli_from_slos(slos, None).name == slos[0].id

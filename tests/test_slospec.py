@@ -9,15 +9,8 @@ import promql_parser
 import pytest
 
 from sloanalysis.errors import UserError
-from sloanalysis.slo.spec import (
-    EventsSLI,
-    LatencySLI,
-    RawSLI,
-    TimesliceSLI,
-    load_slo_files,
-    load_slos,
-    parse_slos,
-)
+from sloanalysis.slo.formats import load_slo_files, load_slos, parse_slos
+from sloanalysis.slo.spec import EventsSLI, LatencySLI, RawSLI, TimesliceSLI
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400_000
@@ -215,11 +208,11 @@ BAD = [
     ),
     (
         "version: prometheus/v1\nservice: s\nslos:\n  - {name: a, objective: 99, alerting: {name: A}, "
-        "sli: {events: {error_query: 'sum(rate(e[5m]))', total_query: 't[{{.window}}]'}}}\n",
-        "needs the {{.window}} placeholder",
+        "sli: {events: {error_query: 'sum(rate(e[{{.window}}])', total_query: 't[{{.window}}]'}}}\n",
+        "slos[0].sli.events.error_query: invalid PromQL",
     ),
     ("slos: [\n", "invalid YAML"),
-    ("version: nope/v9\n", "version: expected sloanalysis/v1"),
+    ("version: nope/v9\n", "unknown SLO format (version: 'nope/v9'); supported: version: sloanalysis/v1"),
     (
         "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: a}\nspec: {budgetingMethod: Occurrences, "
         "indicatorRef: missing, objectives: [{target: 0.9}]}\n",
@@ -336,18 +329,21 @@ BAD += [
     (
         "version: prometheus/v1\nservice: s\nslos:\n  - {name: a, objective: 99, "
         "sli: {raw: {error_ratio_query: 'e[{{.window}}]'}}}\n",
-        "slos[0].alerting: required field is missing",
+        "slos[0].alerting.name: required unless both alerts are disabled",
     ),
     (
         "version: prometheus/v1\nservice: s\nslos:\n  - {name: a, objective: 99, alerting: {name: A}, "
         "sli: {plugin: {id: x}}}\n",
-        "slos[0].sli.plugin: Sloth SLI plugins are not supported",
+        "slos[0].sli.plugin: Sloth plugins are not supported",
     ),
     # OpenSLO: a wrong apiVersion in the first or a later document, an unknown kind, a bad window.
-    (_OPENSLO_SLO.replace("openslo/v1", "openslo/v1alpha"), "apiVersion: expected openslo/v1"),
+    (
+        _OPENSLO_SLO.replace("openslo/v1", "openslo/v9"),
+        "unknown SLO format (apiVersion: 'openslo/v9', kind: 'SLO')",
+    ),
     (
         _OPENSLO_SLO + "---\napiVersion: openslo/v2\nkind: SLI\n",
-        "document 2.apiVersion: Input should be 'openslo/v1'",
+        "document 2: unknown SLO format (apiVersion: 'openslo/v2', kind: 'SLI')",
     ),
     (_OPENSLO_SLO + "---\napiVersion: openslo/v1\nkind: Banana\n", "document 2.kind"),
     (

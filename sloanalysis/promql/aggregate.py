@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sloanalysis._go import format_float, format_label_value, xxhash64
+from sloanalysis.nativehist import histogram_string
 from sloanalysis.promql.kahan import kahan_inc, quantile_sorted, sort_nan_first
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.promql.values import Annotations, Vec, keep_labels, remove_labels, set_label
@@ -140,20 +141,30 @@ def check_k_param(op: str, param: np.ndarray) -> None:
 
 
 def select_k(
-    op: str, vec: Vec, grouping: Sequence[str], without: bool, param: np.ndarray, annots: Annotations
+    op: str,
+    vec: Vec,
+    grouping: Sequence[str],
+    without: bool,
+    param: np.ndarray,
+    annots: Annotations,
+    pos: str = "",
 ) -> tuple[Vec, list[int]]:
     """topk/bottomk/limitk/limit_ratio: input rows, present where selected at that step.
 
     Also returns the row order of an instant query (groups in order, ranked within a group).
+    ``pos`` (``1:13``) is the parameter's position, which ends its annotations.
     """
     if op == "limit_ratio":
+        at = f" ({pos})" if pos else ""
         if (param > 1).any():
             annots.warn(
-                f"PromQL warning: ratio value should be between -1 and 1, got {format_float(param.max())}"
+                "PromQL warning: ratio value should be between -1 and 1, "
+                f"got {format_float(param.max())}, capping to 1{at}"
             )
         if (param < -1).any():
             annots.warn(
-                f"PromQL warning: ratio value should be between -1 and 1, got {format_float(param.min())}"
+                "PromQL warning: ratio value should be between -1 and 1, "
+                f"got {format_float(param.min())}, capping to -1{at}"
             )
     _, members = _groups(vec, grouping, without)
     n, t = vec.values.shape
@@ -187,7 +198,7 @@ def select_k(
             if t == 1:
                 order.extend(int(idx[i]) for i in range(len(rows)) if sel[i, 0])
         selected[idx] = sel
-    out = Vec(list(vec.labels), vec.values, selected)
+    out = Vec(list(vec.labels), vec.values, selected, hist=vec.hist)
     return out, order
 
 
@@ -196,8 +207,16 @@ def count_values(vec: Vec, label: str, grouping: Sequence[str], without: bool) -
     t = vec.values.shape[1]
     grouping = list(grouping) if without else [*grouping, label]
     counts: dict[Labels, np.ndarray] = {}
+    hist_mask = vec.hist_mask()
     for i, lab in enumerate(vec.labels):
-        vals, pres = vec.values[i], vec.present[i]
+        vals, pres = vec.values[i], vec.present[i] & ~hist_mask[i]
+        if vec.hist is not None and hist_mask[i].any():
+            for text in {histogram_string(h) for h in vec.hist[i][hist_mask[i]]}:
+                hit = hist_mask[i] & np.array(
+                    [h is not None and histogram_string(h) == text for h in vec.hist[i]]
+                )
+                key = group_labels(set_label(lab, label, text), grouping, without)
+                counts[key] = counts.get(key, np.zeros(t)) + hit
         for text in {format_label_value(v) for v in np.unique(vals[pres])} | (
             {"NaN"} if bool(np.isnan(vals[pres]).any()) else set()
         ):

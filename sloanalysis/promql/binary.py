@@ -7,17 +7,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sloanalysis.nativehist import FloatHistogram, IncompatibleHistograms
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.promql.values import (
+    Annotations,
     Vec,
     drop_name,
     get_label,
+    is_histogram,
     keep_labels,
     labels_str,
     merge_same_labels,
     remove_labels,
     set_label,
 )
+from sloanalysis.promql.values import hist_cells as _hist_cells
 from sloanalysis.store import METRIC_NAME, Labels
 
 ARITHMETIC = ("+", "-", "*", "/", "%", "^", "atan2")
@@ -74,7 +78,17 @@ def scalar_scalar(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return arith(op, a, b)
 
 
-def vector_scalar(op: str, vec: Vec, scalar: np.ndarray, scalar_left: bool, return_bool: bool) -> Vec:
+def vector_scalar(
+    op: str,
+    vec: Vec,
+    scalar: np.ndarray,
+    scalar_left: bool,
+    return_bool: bool,
+    annots: Annotations | None = None,
+    pos: str = "",
+) -> Vec:
+    if vec.hist is not None:
+        return _histogram_vector_scalar(op, vec, scalar, scalar_left, return_bool, annots, pos)
     s = scalar[None, :]
     lhs, rhs = (s, vec.values) if scalar_left else (vec.values, s)
     if op in COMPARISON:
@@ -92,6 +106,106 @@ def vector_scalar(op: str, vec: Vec, scalar: np.ndarray, scalar_left: bool, retu
     if op in ARITHMETIC or return_bool:
         labels = [drop_name(lab) for lab in labels]
     return merge_same_labels(Vec(labels, np.array(values), present))
+
+
+def _histogram_vector_scalar(
+    op: str,
+    vec: Vec,
+    scalar: np.ndarray,
+    scalar_left: bool,
+    return_bool: bool,
+    annots: Annotations | None,
+    pos: str,
+) -> Vec:
+    """Floats as usual; each histogram point through :func:`histogram_cell` against the scalar."""
+    hm = vec.hist_mask()
+    out = vector_scalar(op, vec.floats_only(), scalar, scalar_left, return_bool)
+    if not hm.any():
+        return out
+    labels = vec.labels
+    if op in ARITHMETIC or return_bool:
+        labels = [drop_name(lab) for lab in labels]
+    values, present, hist = (
+        np.zeros(vec.values.shape),
+        np.zeros(vec.values.shape, dtype=bool),
+        _hist_cells(vec.values.shape),
+    )
+    assert vec.hist is not None
+    for i, t in zip(*np.nonzero(hm), strict=True):
+        f = float(scalar[t])
+        h = vec.hist[i, t]
+        if scalar_left:
+            got = histogram_cell(op, f, None, 0.0, h, return_bool, annots, pos)
+        else:
+            got = histogram_cell(op, 0.0, h, f, None, return_bool, annots, pos)
+        if got is not None:
+            present[i, t] = True
+            if isinstance(got, FloatHistogram):
+                values[i, t], hist[i, t] = np.nan, got
+            else:
+                values[i, t] = got
+    hist_part = Vec(labels, values, present, hist=hist)
+    return merge_same_labels(_stack(out, hist_part))
+
+
+def _stack(a: Vec, b: Vec) -> Vec:
+    if not a.labels:
+        return b
+    hist_a = a.hist if a.hist is not None else _hist_cells(a.values.shape)
+    hist_b = b.hist if b.hist is not None else _hist_cells(b.values.shape)
+    return Vec(
+        list(a.labels) + list(b.labels),
+        np.concatenate([a.values, b.values]),
+        np.concatenate([a.present, b.present]),
+        hist=np.concatenate([hist_a, hist_b]),
+    )
+
+
+def _type(h: FloatHistogram | None) -> str:
+    return "float" if h is None else "histogram"
+
+
+def histogram_cell(
+    op: str,
+    lf: float,
+    lh: FloatHistogram | None,
+    rf: float,
+    rh: FloatHistogram | None,
+    return_bool: bool,
+    annots: Annotations | None,
+    pos: str,
+) -> float | FloatHistogram | None:
+    """``lhs op rhs`` where at least one side is a histogram (Prometheus 3's rules): histograms
+    add and subtract, scale by a float (``h * f``, ``f * h``, ``h / f``) and compare with ``==``/``!=``;
+    anything else drops the point with an info annotation."""
+    if op in COMPARISON and op in ("==", "!=") and lh is not None and rh is not None:
+        equal = lh.same_as(rh)
+        keep = equal if op == "==" else not equal
+        if return_bool:
+            return 1.0 if keep else 0.0
+        return lh if keep else None
+    try:
+        if op in ("+", "-") and lh is not None and rh is not None:
+            return (lh.add(rh) if op == "+" else lh.sub(rh))[0]
+    except IncompatibleHistograms:
+        if annots is not None:
+            annots.warn(
+                "PromQL warning: vector contains a mix of histograms with exponential and custom "
+                f'buckets schemas for metric name "" ({pos})'
+            )
+        return None
+    if op == "*" and lh is not None and rh is None:
+        return lh.scale(rf)
+    if op == "*" and lh is None and rh is not None:
+        return rh.scale(lf)
+    if op == "/" and lh is not None and rh is None:
+        return lh.divide(rf)
+    if annots is not None:
+        annots.info(
+            f'PromQL info: incompatible sample types encountered for binary operator "{op}": '
+            f"{_type(lh)} {op} {_type(rh)} ({pos})"
+        )
+    return None
 
 
 def signature(labels: Labels, matching: Matching) -> Labels:
@@ -119,10 +233,10 @@ def set_operation(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
 
     if op == "and":
         present = np.array([lhs.present[i] & rhs_has(s) for i, s in enumerate(lsig)]).reshape(-1, t)
-        return Vec(list(lhs.labels), lhs.values, present)
+        return Vec(list(lhs.labels), lhs.values, present, hist=lhs.hist)
     if op == "unless":
         present = np.array([lhs.present[i] & ~rhs_has(s) for i, s in enumerate(lsig)]).reshape(-1, t)
-        return Vec(list(lhs.labels), lhs.values, present)
+        return Vec(list(lhs.labels), lhs.values, present, hist=lhs.hist)
     # or: all of lhs, plus rhs rows whose signature has no lhs sample at that step.
     lgroups = _group(lsig)
     rows_p = []
@@ -131,10 +245,16 @@ def set_operation(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
         lhs_has = lhs.present[lrows].any(axis=0) if lrows else np.zeros(t, dtype=bool)
         rows_p.append(rhs.present[j] & ~lhs_has)
     rp = np.array(rows_p, dtype=bool).reshape(-1, t)
+    hist = None
+    if lhs.hist is not None or rhs.hist is not None:
+        lh = lhs.hist if lhs.hist is not None else _hist_cells(lhs.values.shape)
+        rh = rhs.hist if rhs.hist is not None else _hist_cells(rhs.values.shape)
+        hist = np.concatenate([lh, rh])
     out = Vec(
         list(lhs.labels) + list(rhs.labels),
         np.concatenate([lhs.values, rhs.values]),
         np.concatenate([lhs.present, rp]),
+        hist=hist,
     )
     return merge_same_labels(out)
 
@@ -152,7 +272,16 @@ def _result_labels(left: Labels, right: Labels, op: str, matching: Matching) -> 
     return out
 
 
-def vector_vector(op: str, lhs: Vec, rhs: Vec, matching: Matching, *, latest_first: bool = False) -> Vec:
+def vector_vector(
+    op: str,
+    lhs: Vec,
+    rhs: Vec,
+    matching: Matching,
+    *,
+    latest_first: bool = False,
+    annots: Annotations | None = None,
+    pos: str = "",
+) -> Vec:
     """``lhs op rhs`` with vector matching. ``latest_first``: a many-to-many error names the two
     series as Prometheus 2.x does (the later in label order first; 3.x sorts them)."""
     t = lhs.values.shape[1]
@@ -211,4 +340,48 @@ def vector_vector(op: str, lhs: Vec, rhs: Vec, matching: Matching, *, latest_fir
             values, present = lv, both & keep
     else:
         values, present = arith(op, lv, rv), both
-    return merge_same_labels(Vec(labels, np.array(values), present))
+    if many.hist is None and one.hist is None:
+        return merge_same_labels(Vec(labels, np.array(values), present))
+    mh = many.hist[mi] if many.hist is not None else _hist_cells(both.shape)
+    oh = one.hist[oi] if one.hist is not None else _hist_cells(both.shape)
+    pair = _Pairs(lv, oh if swapped else mh, rv, mh if swapped else oh, both)
+    values, present, hist = _histogram_pairs(
+        op, pair, np.array(values, dtype=np.float64), present, matching, annots, pos
+    )
+    return merge_same_labels(Vec(labels, values, present, hist=hist))
+
+
+@dataclass
+class _Pairs:
+    """Matched (left, right) samples of a vector-vector operation: floats, histograms, presence."""
+
+    lv: np.ndarray
+    lh: np.ndarray
+    rv: np.ndarray
+    rh: np.ndarray
+    both: np.ndarray
+
+
+def _histogram_pairs(
+    op: str,
+    pair: _Pairs,
+    values: np.ndarray,
+    present: np.ndarray,
+    matching: Matching,
+    annots: Annotations | None,
+    pos: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Results of the matched pairs where a side is a histogram, written over the float results."""
+    present = present.copy()
+    hist = _hist_cells(pair.both.shape)
+    for k, t in zip(*np.nonzero(pair.both & (is_histogram(pair.lh) | is_histogram(pair.rh))), strict=True):
+        got = histogram_cell(
+            op, float(pair.lv[k, t]), pair.lh[k, t], float(pair.rv[k, t]), pair.rh[k, t],
+            matching.return_bool, annots, pos,
+        )  # fmt: skip
+        present[k, t] = got is not None
+        if isinstance(got, FloatHistogram):
+            values[k, t], hist[k, t] = np.nan, got
+        elif got is not None:
+            values[k, t] = got
+    return values, present, hist

@@ -3,11 +3,16 @@
 Prometheus evaluates a range query step by step; here each node computes its whole (n, T)
 result with numpy, then the parent combines them. Semantics follow Prometheus 3.x: 5-minute
 lookback, stale markers end series, left-open range windows, immediate metric-name removal.
+Native-histogram samples ride along in an object array (``Vec.hist``) that stays None for float
+data, so float queries take exactly the numpy paths they took before; ``nativefuncs`` handles
+the series and cells that hold histograms.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import numpy as np
@@ -16,12 +21,14 @@ import promql_parser as pp
 from sloanalysis._go import format_float
 from sloanalysis.durations import format_duration_ms
 from sloanalysis.promql import aggregate as agg
-from sloanalysis.promql import binary, functions, histogram, rangebatch
+from sloanalysis.promql import binary, densehist, functions, histogram, nativefuncs, rangebatch
+from sloanalysis.promql.densehist import DenseRow
 from sloanalysis.promql.parse import (
     PromQLError,
     at_modifiers,
     dialect_for,
     invalid_utf8_literals,
+    node_offset,
     parse,
     position,
 )
@@ -38,10 +45,12 @@ from sloanalysis.promql.values import (
     check_unique_series,
     drop_name,
     get_label,
+    hist_cells,
+    is_histogram,
     merge_same_labels,
 )
 from sloanalysis.promql.walk import duration_ms
-from sloanalysis.store import METRIC_NAME, SeriesStore
+from sloanalysis.store import METRIC_NAME, Labels, SeriesStore, is_stale
 
 DEFAULT_SUBQUERY_STEP_MS = 60_000
 # Inner steps one subquery may evaluate (a day at 1 s is 86,400; [30d:1ms] would be 2.6 billion).
@@ -55,6 +64,10 @@ _HISTOGRAM_ONLY = (
     "histogram_stdvar",
     "histogram_sum",
 )
+# Aggregations that skip histogram samples, with an info annotation.
+_IGNORE_HISTOGRAMS = frozenset({"min", "max", "stddev", "stdvar", "quantile", "topk", "bottomk"})
+# Functions whose only effect is the order of an instant query's result (a warning in a range query).
+_SORT_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
 # Parser enums are not hashable; key on their stable str().
 _CARD = {
     "VectorMatchCardinality.OneToOne": "one-to-one",
@@ -82,8 +95,7 @@ class _Context:
 
     def pos(self, node: Any) -> str:
         """Position of a node, as Prometheus appends it to annotations (best effort)."""
-        offset = self.text.find(str(node))
-        return position(self.text, max(offset, 0))
+        return position(self.text, max(node_offset(self.text, str(node)), 0))
 
 
 def _unwrap(node: Any) -> Any:
@@ -148,7 +160,7 @@ class _Evaluator:
         key = str(vs.matchers) + "|" + (vs.name or "")
         hit = self.ctx.selections.get(key)
         if hit is None:
-            hit = select(self.ctx.store, vs)
+            hit = select(self.ctx.store, vs, prometheus2=self.ctx.prometheus2)
             self.ctx.selections[key] = hit
         return hit
 
@@ -160,6 +172,7 @@ class _Evaluator:
         vals = np.empty((len(series), self.n))
         pres = np.empty((len(series), self.n), dtype=bool)
         sts = np.empty((len(series), self.n), dtype=np.int64) if want_ts else None
+        hist: np.ndarray | None = None
         for i, s in enumerate(series):
             v, p, st = instant_lookup(
                 s.timestamps, s.values, times, self.ctx.lookback_ms, self.ctx.prometheus2
@@ -167,7 +180,11 @@ class _Evaluator:
             vals[i], pres[i] = v, p
             if sts is not None:
                 sts[i] = st
-        vec = Vec([s.labels for s in series], vals, pres, sts)
+            if s.histograms is not None and s.timestamps.size:
+                hist = hist_cells(vals.shape) if hist is None else hist
+                idx = np.clip(np.searchsorted(s.timestamps, st), 0, s.timestamps.size - 1)
+                hist[i] = np.where(p, s.histograms[idx], None)
+        vec = Vec([s.labels for s in series], vals, pres, sts, hist)
         return vec.take(np.flatnonzero(pres.any(axis=1)))
 
     def _matrix_selector(self, node: Any) -> RangeVec:
@@ -175,18 +192,34 @@ class _Evaluator:
         end = self._eval_times(node, vs)
         rng = duration_ms(node.range)
         labels, tss, vals = [], [], []
+        hists: list[np.ndarray | None] = []
+        dense_sources: list[Callable[[], DenseRow | None] | None] = []
         for s in self._selected(vs):
-            ts, v = without_stale(s)
+            if s.histograms is None:
+                ts, v = without_stale(s)
+                hists.append(None)
+                dense_sources.append(None)
+            else:
+                keep = ~is_stale(s.values)
+                ts, v = s.timestamps[keep], s.values[keep]
+                hists.append(s.histograms[keep])
+                dense_sources.append(densehist.cached(s.histograms, keep))
             labels.append(s.labels)
             tss.append(ts)
             vals.append(v)
-        return RangeVec(labels, tss, vals, end - rng, end, rng, self.ctx.prometheus2, source=node)
+        any_hist = any(h is not None for h in hists)
+        return RangeVec(
+            labels, tss, vals, end - rng, end, rng, self.ctx.prometheus2, source=node,
+            histograms=hists if any_hist else None, dense_sources=dense_sources if any_hist else None,
+        )  # fmt: skip
 
     def _subquery(self, node: Any) -> RangeVec:
         end = self._eval_times(node, node)
         rng = duration_ms(node.range)
         step = duration_ms(node.step) or DEFAULT_SUBQUERY_STEP_MS
         start = end - rng
+        if end.size == 0:  # an enclosing subquery has no steps: nothing to evaluate
+            return RangeVec([], [], [], start, end, rng, self.ctx.prometheus2, source=node)
         # Inner steps are absolute multiples of the step, first one after the earliest start.
         first = (int(start.min()) // step) * step
         if first <= int(start.min()):
@@ -198,6 +231,8 @@ class _Evaluator:
                 f"more than the limit of {MAX_SUBQUERY_STEPS:,}: use a coarser resolution"
             )
         grid = np.arange(first, int(end.max()) + 1, step, dtype=np.int64)
+        if grid.size == 0:  # range shorter than the step: no inner step, as in Prometheus no samples
+            return RangeVec([], [], [], start, end, rng, self.ctx.prometheus2, source=node)
         inner = _Evaluator(self.ctx, grid)
         value = inner.eval(node.expr)
         if isinstance(value, Scalar):
@@ -205,25 +240,40 @@ class _Evaluator:
         if not isinstance(value, Vec):
             raise PromQLError("subquery is only allowed on instant vector")
         labels, tss, vals = [], [], []
+        hists: list[np.ndarray | None] = []
         for i, lab in enumerate(value.labels):
             mask = value.present[i]
             if mask.any():
                 labels.append(lab)
                 tss.append(grid[mask])
                 vals.append(value.values[i][mask])
-        return RangeVec(labels, tss, vals, start, end, rng, self.ctx.prometheus2, source=node)
+                row = None if value.hist is None else value.hist[i][mask]
+                hists.append(row if row is not None and is_histogram(row).any() else None)
+        any_hist = any(h is not None for h in hists)
+        return RangeVec(
+            labels, tss, vals, start, end, rng, self.ctx.prometheus2, source=node,
+            histograms=hists if any_hist else None,
+        )  # fmt: skip
 
     def _negate(self, v: Value) -> Value:
         if isinstance(v, Scalar):
             return Scalar(-v.values)
         if isinstance(v, Vec):
-            return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], -v.values, v.present))
+            hist = None if v.hist is None else nativefuncs.scale_cells(v.hist, -1.0)
+            return merge_same_labels(
+                Vec([drop_name(lab) for lab in v.labels], -v.values, v.present, hist=hist)
+            )
         raise PromQLError("unary expression only allowed on expressions of type scalar or instant vector")
 
     # -- functions --------------------------------------------------------------------
     def _call(self, node: Any) -> Value:
         name = node.func.name
         args = [_unwrap(a) for a in node.args]
+        if name in _SORT_FUNCTIONS and (self.n > 1 or self.ctx.start != self.ctx.end):
+            self.ctx.annots.warn(
+                "PromQL warning: sort is ineffective for range queries since results are always "
+                f"ordered by labels ({self.ctx.pos(node)})"
+            )
         if name in RANGE_FUNCTIONS or name in EXTRAPOLATED:
             return self._range_function(name, args)
         if name == "absent_over_time":
@@ -232,13 +282,13 @@ class _Evaluator:
         if simple is not None:
             return simple
         if name in functions.MATH:
-            return merge_same_labels(functions.apply_math(name, self.vector(args[0])))
+            return merge_same_labels(functions.apply_math(name, self.vector(args[0]).floats_only()))
         if name in functions.DATE_FUNCTIONS:
             if not args:
                 return Vec(
                     [()], functions.date_part(name, self.steps / 1000.0)[None, :], np.ones((1, self.n), bool)
                 )
-            v = self.vector(args[0])
+            v = self.vector(args[0]).floats_only()
             vals = functions.date_part(name, v.values)
             return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], vals, v.present))
         return self._vector_function(name, args)
@@ -261,7 +311,7 @@ class _Evaluator:
             a, b = self.scalar(args[0]), self.scalar(args[1])
             return Scalar(np.minimum(a, b) if name == "min_of" else np.maximum(a, b))
         if name == "scalar":
-            v = self.vector(args[0])
+            v = self.vector(args[0]).floats_only()
             one = v.present.sum(axis=0) == 1
             picked = np.where(v.present, v.values, 0.0).sum(axis=0) if v.labels else np.zeros(self.n)
             return Scalar(np.where(one, picked, np.nan))
@@ -280,7 +330,8 @@ class _Evaluator:
                     raise PromQLError(f"invalid {kind} label name in {name}(): {text}")
         if name == "label_replace":
             strs = [self._string(a) for a in args[1:]]
-            return merge_same_labels(functions.label_replace(self.vector(args[0]), *strs))
+            replaced = functions.label_replace(self.vector(args[0]), *strs, prometheus2=self.ctx.prometheus2)
+            return merge_same_labels(replaced)
         if name == "label_join":
             strs = [self._string(a) for a in args[1:]]
             return merge_same_labels(functions.label_join(self.vector(args[0]), strs[0], strs[1], strs[2:]))
@@ -300,9 +351,9 @@ class _Evaluator:
             return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], vals, v.present))
         if name == "round":
             nearest = self.scalar(args[1]) if len(args) > 1 else np.ones(self.n)
-            return merge_same_labels(functions.round_to(self.vector(args[0]), nearest))
+            return merge_same_labels(functions.round_to(self.vector(args[0]).floats_only(), nearest))
         if name in ("clamp", "clamp_min", "clamp_max"):
-            v = self.vector(args[0])
+            v = self.vector(args[0]).floats_only()
             inf = np.full(self.n, np.inf)
             if name == "clamp":
                 lo, hi = self.scalar(args[1]), self.scalar(args[2])
@@ -313,21 +364,38 @@ class _Evaluator:
             return merge_same_labels(functions.clamp(v, lo, hi))
         if name in ("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"):
             v = self.vector(args[0])
+            if name in ("sort", "sort_desc"):
+                v = v.floats_only()
             if self.n != 1:
                 return v
             by = [self._string(a) for a in args[1:]]
             return v.take(functions.sort_order(v, name, by))
         if name == "histogram_quantile":
             q = self.scalar(args[0])
-            return merge_same_labels(histogram.histogram_quantile(q, self.vector(args[1]), self.ctx.annots))
+            v = self.vector(args[1])
+            classic = histogram.histogram_quantile(
+                q,
+                v.floats_only(),
+                self.ctx.annots,
+                q_pos=self.ctx.pos(args[0]),
+                vec_pos=self.ctx.pos(args[1]),
+            )
+            if v.hist is None:
+                return merge_same_labels(classic)
+            native = nativefuncs.histogram_quantile(q, v, self.ctx.annots, self.ctx.pos(args[0]))
+            return merge_same_labels(nativefuncs.stack(classic, native))
         if name == "histogram_fraction":
             lo, hi = self.scalar(args[0]), self.scalar(args[1])
-            return merge_same_labels(
-                histogram.histogram_fraction(lo, hi, self.vector(args[2]), self.ctx.annots)
+            v = self.vector(args[2])
+            classic = histogram.histogram_fraction(
+                lo, hi, v.floats_only(), self.ctx.annots, vec_pos=self.ctx.pos(args[2])
             )
+            if v.hist is None:
+                return merge_same_labels(classic)
+            native = nativefuncs.histogram_fraction(lo, hi, v, self.ctx.annots, self.ctx.pos(args[0]))
+            return merge_same_labels(nativefuncs.stack(classic, native))
         if name in _HISTOGRAM_ONLY:
-            self.vector(args[0])
-            return Vec.empty(self.n)  # float samples carry no native histogram
+            return merge_same_labels(nativefuncs.histogram_property(name, self.vector(args[0])))
         raise PromQLError(f'function "{name}" is not supported by this engine')
 
     def _string(self, node: Any) -> str:
@@ -362,8 +430,63 @@ class _Evaluator:
                     f"PromQL warning: quantile value should be between 0 and 1, got {format_float(q)}"
                     f" ({self.ctx.pos(args[0])})"
                 )
+        if rv.histograms is not None:
+            return self._histogram_range_function(name, rv, params, args[idx])
+        return self._float_range_function(name, rv, params, args[idx])
+
+    def _histogram_range_function(self, name: str, rv: RangeVec, params: list[np.ndarray], arg: Any) -> Vec:
+        """Series holding histograms go step by step through ``nativefuncs``; the rest as usual."""
+        assert rv.histograms is not None
+        hists = rv.histograms
+        floats = [i for i, h in enumerate(hists) if h is None]
+        parts = []
+        if floats:
+            sub = dataclass_replace(
+                rv,
+                labels=[rv.labels[i] for i in floats],
+                timestamps=[rv.timestamps[i] for i in floats],
+                values=[rv.values[i] for i in floats],
+                histograms=None,
+            )
+            parts.append(self._float_range_function(name, sub, params, arg))
+        labels: list[Labels] = []
+        vals: list[np.ndarray] = []
+        pres: list[np.ndarray] = []
+        cells: list[np.ndarray] = []
+        dense: dict[int, DenseRow] = {}
+        for i, h in enumerate(hists):
+            if h is None:
+                continue
+            lo, hi = rv.bounds(i)
+            row = nativefuncs.RowWindows(
+                rv.labels[i], rv.timestamps[i], rv.values[i], h, lo, hi, rv.start, rv.end, self.steps,
+                rv.range_ms, params, self.ctx.prometheus2, self.ctx.pos(arg),
+            )  # fmt: skip
+            if rv.dense_sources is not None and rv.dense_sources[i] is not None:
+                row.dense_source = rv.dense_sources[i]
+            v, p, c, d = nativefuncs.range_row(name, row, self.ctx.annots)
+            if not p.any():
+                continue
+            if d is not None:
+                dense[len(labels)] = d
+            if name in ("rate", "increase") and not is_histogram(c[p]).all():
+                self._counter_name_info(rv.labels[i], arg)
+            labels.append(rv.labels[i] if name in _KEEP_NAME_RANGE else drop_name(rv.labels[i]))
+            vals.append(v)
+            pres.append(p)
+            cells.append(c)
+        if labels:
+            hist = hist_cells((len(labels), self.n))
+            for k, c in enumerate(cells):  # row by row: np.array would probe every histogram
+                hist[k] = c
+            parts.append(Vec(labels, np.array(vals), np.array(pres), hist=hist, dense=dense or None))
+        out = nativefuncs.stack(*parts)
+        check_unique_series(out.labels)
+        return out if out.labels else Vec.empty(self.n)
+
+    def _float_range_function(self, name: str, rv: RangeVec, params: list[np.ndarray], arg: Any) -> Vec:
         if name in rangebatch.BATCHED:
-            return self._batched_range_function(name, rv, args[idx])
+            return self._batched_range_function(name, rv, arg)
         fn = RANGE_FUNCTIONS.get(name)
         labels, vals, pres = [], [], []
         for i, lab in enumerate(rv.labels):
@@ -384,7 +507,7 @@ class _Evaluator:
             if not p.any():
                 continue
             if name in ("rate", "increase"):
-                self._counter_name_info(lab, args[idx])
+                self._counter_name_info(lab, arg)
             labels.append(lab if name in _KEEP_NAME_RANGE else drop_name(lab))
             vals.append(out)
             pres.append(p)
@@ -460,20 +583,34 @@ class _Evaluator:
             if not label or label in self.ctx.bad_strings:
                 raise PromQLError(f"invalid label name {self.ctx.bad_strings.get(label, chr(34) * 2)}")
             return merge_same_labels(agg.count_values(self.vector(node.expr), label, grouping, without))
+        if op in _IGNORE_HISTOGRAMS:
+            inner = self.eval(node.expr)
+            if isinstance(inner, Vec) and inner.hist is not None and inner.hist_mask().any():
+                self.ctx.annots.info(
+                    f"PromQL info: ignored histogram in {op} aggregation ({self.ctx.pos(node)})"
+                )
+                inner = inner.floats_only()
+            return self._aggregate_vec(node, op, grouping, without, inner)
+        return self._aggregate_vec(node, op, grouping, without, self.eval(node.expr))
+
+    def _aggregate_vec(self, node: Any, op: str, grouping: list[str], without: bool, inner: Value) -> Vec:
+        if not isinstance(inner, Vec):
+            raise PromQLError(f"expected instant vector, got {type(inner).__name__.lower()}: {node.expr}")
         param = self.scalar(_unwrap(node.param)) if node.param is not None else None
         if op in ("topk", "bottomk", "limitk", "limit_ratio"):
             assert param is not None
-            empty = (
+            empty = param.size == 0 or (  # no steps at all (a subquery shorter than its step)
                 (not np.isnan(param).any() and param.max() < 1)
                 if op != "limit_ratio"
                 else (not np.isnan(param).any() and param.max() == 0 and param.min() == 0)
             )
             if empty:
-                self.vector(node.expr)
                 return Vec.empty(self.n)
             agg.check_k_param(op, param)
-            vec = self.vector(node.expr)
-            out, order = agg.select_k(op, vec, grouping, without, param, self.ctx.annots)
+            vec = inner
+            out, order = agg.select_k(
+                op, vec, grouping, without, param, self.ctx.annots, self.ctx.pos(node.param)
+            )
             if self.n == 1:
                 return out.take(order)
             keep = out.present.any(axis=1)
@@ -485,7 +622,9 @@ class _Evaluator:
                     f"PromQL warning: quantile value should be between 0 and 1, got {format_float(q)}"
                     f" ({self.ctx.pos(node.param)})"
                 )
-        vec = self.vector(node.expr)
+        vec = inner
+        if vec.hist is not None and op in ("sum", "avg"):
+            return nativefuncs.sum_avg(op, vec, grouping, without, self.ctx.annots, self.ctx.pos(node))
         return agg.aggregate(op, vec, grouping, without, param, Annotations())
 
     # -- binary -----------------------------------------------------------------------
@@ -496,10 +635,11 @@ class _Evaluator:
         return_bool = bool(mod.return_bool) if mod is not None else False
         if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
             return Scalar(binary.scalar_scalar(op, lhs.values, rhs.values))
+        annots, pos = self.ctx.annots, self.ctx.pos(node)
         if isinstance(lhs, Vec) and isinstance(rhs, Scalar):
-            return binary.vector_scalar(op, lhs, rhs.values, False, return_bool)
+            return binary.vector_scalar(op, lhs, rhs.values, False, return_bool, annots, pos)
         if isinstance(lhs, Scalar) and isinstance(rhs, Vec):
-            return binary.vector_scalar(op, rhs, lhs.values, True, return_bool)
+            return binary.vector_scalar(op, rhs, lhs.values, True, return_bool, annots, pos)
         if not (isinstance(lhs, Vec) and isinstance(rhs, Vec)):
             raise PromQLError("binary expression must contain only scalar and instant vector types")
         card = "many-to-many" if op in binary.SET_OPS else "one-to-one"
@@ -513,7 +653,9 @@ class _Evaluator:
         matching = binary.Matching(card, on, labels, include, return_bool)
         if op in binary.SET_OPS:
             return binary.set_operation(op, lhs, rhs, matching)
-        return binary.vector_vector(op, lhs, rhs, matching, latest_first=self.ctx.prometheus2)
+        return binary.vector_vector(
+            op, lhs, rhs, matching, latest_first=self.ctx.prometheus2, annots=annots, pos=pos
+        )
 
 
 class Engine:
@@ -581,20 +723,32 @@ class Engine:
                 infos=infos,
             )
         if isinstance(value, RangeVec):
-            raw, labels = [], []
+            raw, labels, raw_hists = [], [], []
             for i, lab in enumerate(value.labels):
                 lo, hi = value.bounds(i)
                 if hi[0] > lo[0]:
                     labels.append(lab)
                     raw.append((value.timestamps[i][lo[0] : hi[0]], value.values[i][lo[0] : hi[0]]))
+                    hs = None if value.histograms is None else value.histograms[i]
+                    raw_hists.append(None if hs is None else hs[lo[0] : hi[0]])
             n = len(labels)
             vals = np.array([r[1][-1] for r in raw]).reshape(n, 1)
             return QueryResult(
-                "matrix", steps, labels, vals, np.ones((n, 1), bool), raw=raw, warnings=warns, infos=infos
-            )
+                "matrix", steps, labels, vals, np.ones((n, 1), bool), raw=raw, warnings=warns, infos=infos,
+                raw_histograms=raw_hists if any(h is not None for h in raw_hists) else None,
+            )  # fmt: skip
         keep = np.flatnonzero(value.present[:, 0]) if value.labels else np.array([], dtype=np.intp)
         out = value.take(keep)
-        return QueryResult("vector", steps, out.labels, out.values, out.present, warnings=warns, infos=infos)
+        return QueryResult(
+            "vector",
+            steps,
+            out.labels,
+            out.values,
+            out.present,
+            warnings=warns,
+            infos=infos,
+            histograms=out.hist,
+        )
 
     def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
         if step_ms <= 0:
@@ -624,4 +778,13 @@ class Engine:
         keep = [i for i in range(len(value.labels)) if value.present[i].any()]
         keep.sort(key=lambda i: value.labels[i])
         out = value.take(keep)
-        return QueryResult("matrix", steps, out.labels, out.values, out.present, warnings=warns, infos=infos)
+        return QueryResult(
+            "matrix",
+            steps,
+            out.labels,
+            out.values,
+            out.present,
+            warnings=warns,
+            infos=infos,
+            histograms=out.hist,
+        )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.promql.values import Vec, drop_name, get_label, set_label
-from sloanalysis.store import METRIC_NAME, Labels, go_regex
+from sloanalysis.regex import InvalidRegexError, PromRegex, compile_regex
+from sloanalysis.store import METRIC_NAME, Labels
 
 
 def _sgn(v: np.ndarray) -> np.ndarray:
@@ -113,11 +114,11 @@ def _valid_label_name(name: str) -> bool:
     return name != ""
 
 
-def _go_template(repl: str) -> Callable[[re.Match[str]], str]:
+def _go_template(repl: str) -> Callable[[Any], str]:
     """Expand Go's ``$1``/``${name}`` references the way regexp.Expand does."""
     token = re.compile(r"\$(\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
 
-    def expand(m: re.Match[str]) -> str:
+    def expand(m: Any) -> str:  # an RE2 match object
         def sub(t: re.Match[str]) -> str:
             if t.group(1) == "$":
                 return "$"
@@ -135,16 +136,16 @@ def _go_template(repl: str) -> Callable[[re.Match[str]], str]:
     return expand
 
 
-@functools.lru_cache(maxsize=256)
-def _compile(regex: str) -> re.Pattern[str]:
+def _compile(regex: str, prometheus2: bool) -> PromRegex:
     try:
-        return re.compile(f"^(?s:{go_regex(regex)})$")
-    except re.error:
+        return compile_regex(regex, dot_matches_newline=not prometheus2)
+    except InvalidRegexError:
         raise PromQLError(f"invalid regular expression in label_replace(): {regex}") from None
 
 
-def label_replace(vec: Vec, dst: str, repl: str, src: str, regex: str) -> Vec:
-    pattern = _compile(regex)
+def label_replace(vec: Vec, dst: str, repl: str, src: str, regex: str, *, prometheus2: bool = False) -> Vec:
+    """``prometheus2``: compile as 2.x does (``^(?:re)$``, where ``.`` stops at a newline)."""
+    pattern = _compile(regex, prometheus2)
     if not _valid_label_name(dst):
         raise PromQLError(f"invalid destination label name in label_replace(): {dst}")
     expand = _go_template(repl)
@@ -152,7 +153,7 @@ def label_replace(vec: Vec, dst: str, repl: str, src: str, regex: str) -> Vec:
     for lab in vec.labels:
         m = pattern.match(get_label(lab, src))
         labels.append(set_label(lab, dst, expand(m)) if m else lab)
-    return Vec(labels, vec.values, vec.present)
+    return Vec(labels, vec.values, vec.present, hist=vec.hist)
 
 
 def label_join(vec: Vec, dst: str, sep: str, srcs: list[str]) -> Vec:
@@ -162,7 +163,7 @@ def label_join(vec: Vec, dst: str, sep: str, srcs: list[str]) -> Vec:
     if not _valid_label_name(dst):
         raise PromQLError(f"invalid destination label name in label_join(): {dst}")
     labels = [set_label(lab, dst, sep.join(get_label(lab, s) for s in srcs)) for lab in vec.labels]
-    return Vec(labels, vec.values, vec.present)
+    return Vec(labels, vec.values, vec.present, hist=vec.hist)
 
 
 # -- sorting (only meaningful for instant queries) -----------------------------------------

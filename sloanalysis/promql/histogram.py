@@ -28,7 +28,8 @@ def _parse_le(text: str) -> float | None:
         return None
 
 
-def _per_histogram(vec: Vec, params: list[np.ndarray], annots: Annotations, fn: BucketFn) -> Vec:
+def _per_histogram(vec: Vec, params: list[np.ndarray], annots: Annotations, fn: BucketFn, pos: str) -> Vec:
+    """``fn`` over each histogram's buckets; ``pos`` (``1:25``) ends its annotations, as in Prometheus."""
     groups: dict[Labels, list[tuple[float, int]]] = {}
     for i, lab in enumerate(vec.labels):
         bound = _parse_le(get_label(lab, "le"))
@@ -36,7 +37,7 @@ def _per_histogram(vec: Vec, params: list[np.ndarray], annots: Annotations, fn: 
             if vec.present[i].any():
                 annots.warn(
                     'PromQL warning: bucket label "le" is missing or has a malformed value of '
-                    f'"{get_label(lab, "le")}"'
+                    f'"{get_label(lab, "le")}"{_for_metric(get_label(lab, METRIC_NAME))}{_at(pos)}'
                 )
             continue
         # Histograms are told apart by name too; the name is dropped only from the output.
@@ -54,6 +55,7 @@ def _per_histogram(vec: Vec, params: list[np.ndarray], annots: Annotations, fn: 
         if not any_p.any():
             continue
         out = values[len(labels)]
+        name_and_pos = _for_metric(get_label(key, METRIC_NAME)) + _at(pos)
         for pattern, steps in _presence_patterns(pres, any_p):
             sel = rows[pattern]
             # Blocks of steps keep the (buckets x steps) temporaries in cache.
@@ -63,10 +65,19 @@ def _per_histogram(vec: Vec, params: list[np.ndarray], annots: Annotations, fn: 
                 at: slice | np.ndarray = slice(first, last + 1) if last - first + 1 == cols.size else cols
                 block = vec.values[sel, at] if isinstance(at, slice) else vec.values[np.ix_(sel, at)]
                 ub, counts = _coalesce(bounds[pattern], block)
-                out[at] = fn(ub, counts, [p[at] for p in params], annots, "")
+                out[at] = fn(ub, counts, [p[at] for p in params], annots, name_and_pos)
         present[len(labels)] = any_p
         labels.append(remove_labels(key, [METRIC_NAME]))
     return Vec(labels, values[: len(labels)], present[: len(labels)])
+
+
+def _for_metric(name: str) -> str:
+    """Prometheus 3's ``for metric name "x"`` annotation suffix (none for a nameless series)."""
+    return f' for metric name "{name}"' if name else ""
+
+
+def _at(pos: str) -> str:
+    return f" ({pos})" if pos else ""
 
 
 def _presence_patterns(pres: np.ndarray, any_p: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -138,7 +149,7 @@ def _envelope(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bucket_quantile(
-    bounds: np.ndarray, counts: np.ndarray, params: list[np.ndarray], annots: Annotations, _name: str
+    bounds: np.ndarray, counts: np.ndarray, params: list[np.ndarray], annots: Annotations, suffix: str
 ) -> np.ndarray:
     q = params[0]
     s = counts.shape[1]
@@ -150,6 +161,7 @@ def _bucket_quantile(
         annots.info(
             "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
             "(see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)"
+            + suffix
         )
     nb = bounds.size
     if nb < 2:
@@ -198,7 +210,11 @@ def _bucket_fraction(
         r = np.zeros(s)
         with np.errstate(invalid="ignore", divide="ignore"):
             for lo, hi, n in zip(lows, bounds, per, strict=True):
-                if math.isinf(hi) or math.isinf(lo):
+                if math.isinf(lo):
+                    # A first bucket with no lower bound (its upper bound is <= 0) cannot be
+                    # interpolated: Prometheus's BucketFraction counts all of it below any x in it.
+                    part = np.where(x > lo, n, 0.0)
+                elif math.isinf(hi):
                     part = np.where(x >= hi, n, 0.0)
                 else:
                     part = np.clip((x - lo) / (hi - lo), 0.0, 1.0) * n
@@ -212,12 +228,19 @@ def _bucket_fraction(
     return frac
 
 
-def histogram_quantile(q: np.ndarray, vec: Vec, annots: Annotations) -> Vec:
+def histogram_quantile(
+    q: np.ndarray, vec: Vec, annots: Annotations, *, q_pos: str = "", vec_pos: str = ""
+) -> Vec:
+    """``q_pos``/``vec_pos``: positions of the arguments, which end the annotations about them."""
     bad = q[np.isnan(q) | (q < 0) | (q > 1)]
     for v in np.unique(bad):
-        annots.warn(f"PromQL warning: quantile value should be between 0 and 1, got {format_float(v)}")
-    return _per_histogram(vec, [q], annots, _bucket_quantile)
+        annots.warn(
+            f"PromQL warning: quantile value should be between 0 and 1, got {format_float(v)}{_at(q_pos)}"
+        )
+    return _per_histogram(vec, [q], annots, _bucket_quantile, vec_pos)
 
 
-def histogram_fraction(lower: np.ndarray, upper: np.ndarray, vec: Vec, annots: Annotations) -> Vec:
-    return _per_histogram(vec, [lower, upper], annots, _bucket_fraction)
+def histogram_fraction(
+    lower: np.ndarray, upper: np.ndarray, vec: Vec, annots: Annotations, *, vec_pos: str = ""
+) -> Vec:
+    return _per_histogram(vec, [lower, upper], annots, _bucket_fraction, vec_pos)

@@ -141,6 +141,8 @@ def _prometheus_wording(msg: str) -> str:
     msg = msg.replace(
         "expected type string in aggregation expression", "expected type string in aggregation parameter"
     )
+    # model.ParseDuration quotes the text it rejects: not a valid duration string: "5m1h".
+    msg = re.sub(r"^(not a valid duration string: )([^\"]\S*)$", r'\1"\2"', msg)
     msg = re.sub(r"(?<=expected type )(\w+)", typ, msg)
     msg = re.sub(r"(?<=got )(\w+)$", typ, msg)
     return re.sub(r"'([^']*)'", r'"\1"', msg)
@@ -231,6 +233,9 @@ def _error_offset(text: str, msg: str) -> int:
             return found
     if "end of input" in msg or "unclosed" in msg:
         return len(text.rstrip())
+    bad_duration = re.match(r"not a valid duration string: \"?([^\"\s]+)", msg)
+    if bad_duration and bad_duration.group(1) in text:  # Prometheus points at the duration
+        return text.find(bad_duration.group(1))
     for quoted in re.findall(r"'([^']+)'|\"([^\"]+)\"", msg):
         token = quoted[0] or quoted[1]
         pos = text.find(token)
@@ -241,6 +246,29 @@ def _error_offset(text: str, msg: str) -> int:
         if _try_parse(text[:end]) == msg:
             return max(end - 1, 0)
     return 0
+
+
+_NODE_TOKEN = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*|\S")
+
+
+def node_offset(text: str, printed: str) -> int:
+    """Offset in ``text`` of the expression the parser prints as ``printed`` (-1 if not found).
+
+    The printer normalises spacing, quotes, durations (``300s`` -> ``5m``) and empty braces, so
+    after an exact search the leading names and punctuation are matched with any spacing, up to
+    the first token the printer may have rewritten (a number, duration or string)."""
+    exact = text.find(printed)
+    if exact >= 0:
+        return exact
+    tokens: list[str] = []
+    for tok in _NODE_TOKEN.findall(printed.replace("{}", "")):
+        if tok[0].isdigit() or tok in ('"', "'", "`", "."):
+            break
+        tokens.append(tok)
+    if not tokens:
+        return -1
+    m = re.search(r"\s*".join(re.escape(t) for t in tokens), text)
+    return m.start() if m else -1
 
 
 def position(text: str, offset: int) -> str:
@@ -431,14 +459,20 @@ def _legacy_syntax_error(toks: list[tuple[str, str, int]], i: int, braces: int) 
         )
     if kind != "num" or _DURATION.fullmatch(tok):
         return None
+    # A unit after a number that is no duration (1.5h): the lexer makes it a duration token and
+    # model.ParseDuration rejects it, wherever a duration may stand.
+    unit = re.search(r"[g-zG-Z]", tok.lstrip("0xX")) and not re.fullmatch(r"[0-9.]+[eE][-+]?[0-9]+", tok)
+    bad_unit = (off, f'not a valid duration string: "{tok}"')
     if prev == "[":
-        if re.search(r"[g-zG-Z]", tok.lstrip("0xX")) and not re.fullmatch(r"[0-9.]+[eE][-+]?[0-9]+", tok):
-            return off, f'not a valid duration string: "{tok}"'  # a unit, but not a duration
-        return off, "missing unit character in duration"
+        return bad_unit if unit else (off, "missing unit character in duration")
     if prev == ":" and i >= 3 and toks[i - 3][1] == "[":
-        return off, f'unexpected number "{tok}" in subquery selector, expected duration or "]"'
+        return (
+            bad_unit
+            if unit
+            else (off, f'unexpected number "{tok}" in subquery selector, expected duration or "]"')
+        )
     if prev == "offset" or (prev in ("-", "+") and i >= 2 and toks[i - 2][1] == "offset"):
-        return off, f'unexpected number "{tok}" in offset, expected duration'
+        return bad_unit if unit else (off, f'unexpected number "{tok}" in offset, expected duration')
     return None
 
 

@@ -28,6 +28,7 @@ from sloanalysis.promql.rangefuncs import (
     extrapolation_times,
     instant_change,
 )
+from sloanalysis.promql.selectors import count_at_or_before
 
 BATCHED = frozenset(
     {
@@ -148,6 +149,40 @@ class _Corrections:
                 out[r, lo - a : hi - a] = vals[lo - s0 : hi - s0]
 
 
+def window_bounds(
+    ts: np.ndarray, start: np.ndarray, end: np.ndarray, left_closed: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slice bounds ``lo, hi`` (``hi >= lo``) of the windows ``(start, end]`` (``[start, end]``
+    when ``left_closed``) in the sorted sample times ``ts``.
+
+    ``hi`` counts the samples at or before each end, ``lo`` those at or before each start (before
+    it when left-closed: at or before ``start - 1``, times being integers). A left-open window's
+    start is usually an earlier step's end (a range that is a multiple of the step): then its
+    ``lo`` is that step's count, and only the first steps need counting of their own.
+    """
+    counted = count_at_or_before(ts, end)
+    m = None if left_closed else _steps_back(start, end)
+    if m is None:
+        lo = count_at_or_before(ts, start - 1 if left_closed else start)
+    else:
+        lo = np.empty_like(counted)
+        lo[:m] = count_at_or_before(ts, start[:m])
+        lo[m:] = counted[:-m]
+    return lo, np.maximum(counted, lo)
+
+
+def _steps_back(start: np.ndarray, end: np.ndarray) -> int | None:
+    """``m`` with ``start[j] == end[j - m]`` for every ``j >= m`` (``0 < m < size``), if any."""
+    if start.size < 2:
+        return None
+    step = int(end[1]) - int(end[0])
+    back = int(end[0]) - int(start[0])
+    if step <= 0 or back <= 0 or back % step or back // step >= start.size:
+        return None
+    m = back // step
+    return m if np.array_equal(start[m:], end[:-m]) else None
+
+
 def evaluate(
     name: str,
     ts: np.ndarray,
@@ -163,8 +198,7 @@ def evaluate(
     Values where ``ok`` is false are unspecified.
     """
     k, s = len(values), start.size
-    lo = np.searchsorted(ts, start, side="left" if left_closed else "right")
-    hi = np.maximum(np.searchsorted(ts, end, side="right"), lo)
+    lo, hi = window_bounds(ts, start, end, left_closed)
     count = hi - lo
     if k == 0 or ts.size == 0:
         return np.zeros((k, s)), np.zeros((k, s), dtype=bool)
@@ -244,6 +278,9 @@ def _extrapolated(
     first_t, last_t = ts[first_i], ts[last_i]
     res = np.empty((k, s))
     width = min(s, max(256, _BLOCK_CELLS // max(k, 1)))
+    geometry = None
+    if corr is not None:
+        geometry = step_geometry(first_t, last_t, start, end, count, range_ms, name == "rate", prometheus2)
 
     def run(blocks: range) -> None:
         first_v, last_v, corr_v = np.empty((k, width)), np.empty((k, width)), np.empty((k, width))
@@ -266,6 +303,7 @@ def _extrapolated(
                 range_ms,
                 name == "rate",
                 prometheus2,
+                None if geometry is None else (geometry[0][a:b], geometry[1][a:b]),
             )
 
     _in_parallel(run, range(0, s, width), k * s)
@@ -284,23 +322,111 @@ def _extrapolate_block(
     range_ms: int,
     is_rate: bool,
     prometheus2: bool,
+    geometry: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """``extrapolate`` for a block of k series, skipping the counter zero-point clamp where it
     provably cannot apply.
 
     Without the clamp the extrapolation factor depends only on sample times, so it is one
     number per step. The clamp replaces the distance to the window start by
-    ``sampled * first / increase`` only when that is smaller; a row whose smallest first value
-    exceeds its largest increase times the largest ``to_start / sampled`` (with a 1e-9 margin,
-    far above rounding) never clamps, and gets ``increase * factor``: the very operations
-    ``extrapolate`` performs there. Other rows (and NaN/Inf) take ``extrapolate`` itself.
+    ``sampled * first / increase`` when that is smaller, i.e. when ``first * sampled /
+    to_start < increase``. Each cell is tested that way with ``sampled / to_start`` shrunk by
+    1e-9 (far above rounding), so no clamped cell is missed; the rest keep ``increase *
+    factor``, the very operations ``extrapolate`` performs there. The flagged cells (where a
+    counter starts or restarts near zero) take ``extrapolate`` itself, gathered one by one.
+    A product near the smallest normal float could lose the margin to rounding, so cells with
+    a tiny first value (below 2**-960, not zero: zero multiplies exactly) are flagged too.
     """
     args = (first_t, last_t, start, end, count, range_ms, is_rate, prometheus2)
     if correction is None:
         return extrapolate(first_v, last_v, None, *args)
+    if geometry is None:
+        geometry = step_geometry(first_t, last_t, start, end, count, range_ms, is_rate, prometheus2)
+    factor, scale = geometry
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         result = last_v - first_v
         result = result + correction
+        out = result * factor
+        flagged = first_v * scale < result
+        flagged |= (first_v.view(np.uint64) - np.uint64(1)) < _TINY_BITS
+    if not flagged.any():  # the common case: cheaper to check than to list nothing
+        return out
+    rows, cols = np.nonzero(flagged)
+    if rows.size > first_v.size // 8:  # cheaper to recompute everything than to gather
+        return extrapolate(first_v, last_v, correction, *args)
+    cells = (first_v[rows, cols], last_v[rows, cols], correction[rows, cols])
+    times = (first_t[cols], last_t[cols], start[cols], end[cols], count[cols])
+    out[rows, cols] = extrapolate(*cells, *times, range_ms, is_rate, prometheus2)
+    return out
+
+
+def step_geometry(
+    first_t: np.ndarray,
+    last_t: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    count: np.ndarray,
+    range_ms: int,
+    is_rate: bool,
+    prometheus2: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per step: the unclamped extrapolation factor and the clamp test's scale (see
+    :func:`_extrapolate_block`).
+
+    Both depend only on the window's shape (distances of the first and last sample to its
+    edges, the span between them, the sample count), which on a scrape grid stays the same
+    for long runs of steps: each run's shape is computed once and repeated. The result is the
+    same, element for element, as computing every step.
+    """
+    runs = _shape_runs(first_t, last_t, start, end, count)
+    if runs is None:
+        return _geometry(first_t, last_t, start, end, count, range_ms, is_rate, prometheus2)
+    firsts, lengths = runs
+    factor, scale = _geometry(
+        first_t[firsts],
+        last_t[firsts],
+        start[firsts],
+        end[firsts],
+        count[firsts],
+        range_ms,
+        is_rate,
+        prometheus2,
+    )
+    return np.repeat(factor, lengths), np.repeat(scale, lengths)
+
+
+def _shape_runs(
+    first_t: np.ndarray, last_t: np.ndarray, start: np.ndarray, end: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(first step, length) of each run of steps whose windows have one shape; None when the
+    runs are too short to pay for finding them."""
+    s = count.size
+    if s < 1024:
+        return None
+    to_first, to_last, span = first_t - start, end - last_t, last_t - first_t
+    same = to_first[1:] == to_first[:-1]
+    same &= to_last[1:] == to_last[:-1]
+    same &= span[1:] == span[:-1]
+    same &= count[1:] == count[:-1]
+    breaks = np.flatnonzero(~same)
+    if breaks.size > s // 8:
+        return None
+    firsts = np.concatenate([[0], breaks + 1])
+    return firsts, np.diff(np.append(firsts, s))
+
+
+def _geometry(
+    first_t: np.ndarray,
+    last_t: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    count: np.ndarray,
+    range_ms: int,
+    is_rate: bool,
+    prometheus2: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``extrapolate``'s factor without the clamp, step by step, and the clamp test's scale."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         to_start, to_end, sampled, avg_gap, threshold = extrapolation_times(
             first_t, last_t, start, end, count
         )
@@ -315,16 +441,16 @@ def _extrapolate_block(
             factor = (sampled + clamp_against + to_end) / sampled
         if is_rate:
             factor = factor / (range_ms / 1000.0)
-        ratios = (clamp_against / sampled)[count >= 2]  # other steps are not reported
-        bound = float(ratios.max()) if ratios.size else 0.0
-        r_max = result.max(axis=1)
-        f_min = first_v.min(axis=1)
-        safe = (r_max <= 0) | (f_min > r_max * bound * (1 + 1e-9))
-        out = result * factor
-    risky = np.flatnonzero(~safe)
-    if risky.size:
-        out[risky] = extrapolate(first_v[risky], last_v[risky], correction[risky], *args)
-    return out
+        # Infinite where nothing can clamp (no distance to the start; steps with fewer than two
+        # samples, which are not reported): 0 * inf is NaN and NaN < x is false.
+        scale = np.where((count >= 2) & (clamp_against > 0), sampled / clamp_against, np.inf) * (1 - 1e-9)
+    return factor, scale
+
+
+# Positive floats below 2**-960 (subnormals included) are the bit patterns 1 .. _TINY_BITS,
+# so ``bits - 1 < _TINY_BITS`` picks them; zero wraps around and negative floats lie above.
+# Times scales down to 1e-13 (1 ms sampled against centuries), they stay above 2**-1022.
+_TINY_BITS = np.uint64(np.array([2.0**-960]).view(np.uint64)[0] - 1)
 
 
 # Big evaluations split their blocks over threads: numpy releases the GIL inside each kernel,

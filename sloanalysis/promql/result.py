@@ -29,6 +29,12 @@ class QueryResult:
     string: str | None = None
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
+    # (n_series, n_steps) object array: a FloatHistogram where the point is a native
+    # histogram (its ``values`` entry is then NaN), None elsewhere; None when no point is.
+    histograms: np.ndarray | None = None
+    # With ``raw``: per series, the object array of its raw samples' histograms (None for a
+    # series of floats); None when no raw sample is a histogram.
+    raw_histograms: list[np.ndarray | None] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -36,7 +42,9 @@ class QueryResult:
     def to_frame(self) -> pd.DataFrame:
         """Long frame: ``timestamp`` (UTC), ``value``, one str column per label name.
 
-        Only present points appear; absent labels are "".
+        Only present points appear; absent labels are "". When a point is a native histogram
+        the frame also has a ``histogram`` column (object: the FloatHistogram, None on float
+        points; the point's ``value`` is NaN), right after ``value``.
         """
         names = sorted({k for lab in self.labels for k, _ in lab})
         ts_parts: list[np.ndarray] = []
@@ -57,6 +65,9 @@ class QueryResult:
         vals = np.concatenate(val_parts) if val_parts else np.array([], dtype=np.float64)
         stamps = pd.DatetimeIndex((ts.astype(np.int64) * 1_000_000).view("datetime64[ns]")).tz_localize("UTC")
         frame = pd.DataFrame({"timestamp": stamps, "value": vals})
+        hists = self._histogram_column()
+        if hists is not None:
+            frame["histogram"] = hists
         reps = np.asarray(counts, dtype=np.intp)
         for name in names:
             # Categorical: repeating small integer codes is far cheaper than repeating strings.
@@ -66,3 +77,20 @@ class QueryResult:
             codes = np.repeat(np.array([lookup[v] for v in per_series], dtype=np.int32), reps)
             frame[name] = pd.Categorical.from_codes(codes, categories=pd.Index(cats))
         return frame
+
+    def _histogram_column(self) -> np.ndarray | None:
+        """The present points' histograms in frame order (None: no point is a histogram)."""
+        if self.raw is not None:
+            if self.raw_histograms is None:
+                return None
+            parts = [
+                np.full(ts.size, None, dtype=object) if h is None else np.asarray(h, dtype=object)
+                for (ts, _), h in zip(self.raw, self.raw_histograms, strict=True)
+            ]
+            column = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+        elif self.histograms is None:
+            return None
+        else:
+            hists = np.asarray(self.histograms, dtype=object).reshape(self.values.shape)
+            column = hists[np.asarray(self.present, dtype=bool).reshape(self.values.shape)]
+        return column if any(h is not None for h in column) else None

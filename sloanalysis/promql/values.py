@@ -8,13 +8,17 @@ raw samples of each series together with the per-step window bounds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.store import METRIC_NAME, Labels
+
+if TYPE_CHECKING:
+    from sloanalysis.promql.densehist import DenseRow
 
 
 @dataclass
@@ -26,6 +30,25 @@ class Vec:
     present: np.ndarray
     # Sample timestamps (n, T) when the rows come straight from a selector (for timestamp()).
     sample_ts: np.ndarray | None = None
+    # Native-histogram samples (n, T) object array: a FloatHistogram where the point is one (its
+    # ``values`` cell is then NaN), None elsewhere. None (the float path) when no point is.
+    hist: np.ndarray | None = None
+    # Rows whose histograms are also held densely (``densehist.DenseRow``, one layout), by row
+    # index: a fast path for the operations that read it; everything else reads ``hist``. Any
+    # new Vec leaves it out unless the operation keeps it true.
+    dense: dict[int, DenseRow] | None = None
+
+    def hist_mask(self) -> np.ndarray:
+        """(n, T) bool: which present points are native histograms."""
+        if self.hist is None:
+            return np.zeros(self.values.shape, dtype=bool)
+        return is_histogram(self.hist) & self.present
+
+    def floats_only(self) -> Vec:
+        """The float points only: histogram points become absent (functions that ignore them)."""
+        if self.hist is None:
+            return self
+        return Vec(self.labels, self.values, self.present & ~is_histogram(self.hist), self.sample_ts)
 
     @staticmethod
     def empty(n_steps: int) -> Vec:
@@ -40,6 +63,7 @@ class Vec:
             self.values[idx],
             self.present[idx],
             None if self.sample_ts is None else self.sample_ts[idx],
+            None if self.hist is None else self.hist[idx],
         )
 
 
@@ -68,6 +92,12 @@ class RangeVec:
     left_closed: bool = False
     # The selector text's metric name etc. is needed by absent_over_time.
     source: object | None = None
+    # Per series: object array aligned with timestamps (FloatHistogram or None), or None for a
+    # float series; None when no series carries histograms.
+    histograms: list[np.ndarray | None] | None = None
+    # Per series: a source of the histograms above as one dense row (``densehist.cached``), when
+    # the selector kept the store's samples as they are.
+    dense_sources: list[Callable[[], DenseRow | None] | None] | None = None
 
     def bounds(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-step slice bounds ``lo, hi`` of series ``i`` within its sample arrays."""
@@ -78,6 +108,21 @@ class RangeVec:
 
 
 Value = Vec | Scalar | String | RangeVec
+
+
+_IS_HIST = np.frompyfunc(lambda h: h is not None, 1, 1)
+
+
+def is_histogram(cells: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-None cells of an object array of histograms."""
+    if cells.size == 0:
+        return np.zeros(cells.shape, dtype=bool)
+    return np.asarray(_IS_HIST(cells), dtype=bool)
+
+
+def hist_cells(shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of ``shape`` filled with None (no histogram anywhere yet)."""
+    return np.full(shape, None, dtype=object)
 
 
 @dataclass
@@ -150,18 +195,24 @@ def merge_same_labels(vec: Vec) -> Vec:
     groups: dict[Labels, list[int]] = {}
     for i, lab in enumerate(vec.labels):
         groups.setdefault(lab, []).append(i)
-    labels, vals, pres = [], [], []
+    labels, vals, pres, hists = [], [], [], []
     for lab, rows in groups.items():
         p = vec.present[rows]
         if bool((p.sum(axis=0) > 1).any()):
             raise PromQLError("vector cannot contain metrics with the same labelset")
         v = vec.values[rows[0]].copy()
+        h = None if vec.hist is None else vec.hist[rows[0]].copy()
         for r in rows[1:]:
             v = np.where(vec.present[r], vec.values[r], v)
+            if h is not None and vec.hist is not None:
+                h = np.where(vec.present[r], vec.hist[r], h)
         labels.append(lab)
         vals.append(v)
         pres.append(p.any(axis=0))
-    return Vec(labels, np.array(vals).reshape(len(labels), -1), np.array(pres).reshape(len(labels), -1))
+        hists.append(h)
+    n = len(labels)
+    hist = None if vec.hist is None else np.array(hists, dtype=object).reshape(n, -1)
+    return Vec(labels, np.array(vals).reshape(n, -1), np.array(pres).reshape(n, -1), hist=hist)
 
 
 def check_unique_series(labels: list[Labels]) -> None:

@@ -47,7 +47,7 @@ from sloanalysis.report.context import Context
 from sloanalysis.report.model import DEFAULT_PERIOD_MS, Inputs
 from sloanalysis.rules.backtest import Backtest
 from sloanalysis.rules.model import load_rules
-from sloanalysis.slo.spec import load_slo_files
+from sloanalysis.slo.formats import load_slo_files
 from sloanalysis.sources.rundir import INCIDENTS, RUN_JSON, SAMPLES
 
 __all__ = [
@@ -70,6 +70,7 @@ NOTEBOOK_PARTS = {
 }
 """What each notebook draws, in the order computed (the report's parts for any other notebook)."""
 KERNEL_NAME = "tron-slo-toolkit"
+VALIDATION_TAG = "alert-validation"  # the alert page's cells that show a `--validation` output
 """The one kernel name of every notebook (``make install`` registers it for JupyterLab)."""
 REPORT_MARKER = ".sloanalysis-report"  # `report --out` replaces only a directory carrying it
 TEMPLATES = Path(__file__).parent / "templates"
@@ -167,6 +168,31 @@ def _kernel_manager(spec_dir: Path) -> Any:
     return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
 
 
+WARM_UP = '__import__("IPython.display"); __import__("sloanalysis.report.alerts")'
+"""Run silently (no history, no execution count) in a report kernel started before its data is
+ready: the notebooks' own imports then find these modules loaded."""
+
+
+def _warm_kernel(km: Any, cwd: Path, timeout_s: float = 60.0) -> None:
+    """Start ``km``'s kernel in ``cwd`` (as nbclient would) and import the notebooks' modules in it,
+    so that a notebook's start-up overlaps the computation of its data. Any failure here only
+    leaves the kernel to nbclient (stopped, it starts a fresh one; errors surface there)."""
+    try:
+        km.start_kernel(cwd=str(cwd))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=timeout_s)
+            msg_id = kc.execute(WARM_UP, silent=True, store_history=False)
+            while kc.get_shell_msg(timeout=timeout_s)["parent_header"].get("msg_id") != msg_id:
+                pass
+        finally:
+            kc.stop_channels()
+    except Exception:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+
+
 def _cell_error(nb: Any) -> str | None:
     for i, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -183,13 +209,18 @@ def execute_notebook(
     spec_dir: Path,
     cwd: Path | None = None,
     timeout_s: float = 600.0,
+    km: Any = None,
 ) -> Any:
     """Execute ``source`` with ``parameters`` injected after its ``parameters`` cell, in ``cwd``
     (default: ``output``'s directory; never the package's); save the executed notebook to
     ``output`` (also on failure) and return it. A cell error raises :class:`ReportError` naming
-    the notebook and cell."""
+    the notebook and cell. ``km``: a kernel manager of ``spec_dir``'s kernel, maybe already
+    started in ``cwd`` (:func:`_warm_kernel`); it is shut down at the end either way."""
     nb = parameterize_notebook(load_notebook_node(str(source)), dict(parameters))
-    km = _kernel_manager(spec_dir)
+    if "validation" in parameters and not parameters["validation"]:
+        # No validation output was given: a report shows only what its inputs hold (no example run).
+        nb.cells = [c for c in nb.cells if VALIDATION_TAG not in c.metadata.get("tags", [])]
+    km = km or _kernel_manager(spec_dir)
     client = NotebookClient(
         nb,
         km=km,
@@ -318,6 +349,8 @@ def notebook_parameters(inputs: Inputs) -> dict[str, Any]:
         "dashboard": _abs(inputs.dashboard),
         "incidents": _abs(inputs.incidents),
         "burn_windows": [format_duration_ms(w) for w in inputs.burn_windows_ms] or None,
+        "validation": _abs(inputs.validation),
+        "validation_replications": 0,
         "interactive": False,
     }
 
@@ -326,7 +359,7 @@ def notebook_parameters(inputs: Inputs) -> dict[str, Any]:
 class _Rendering:
     """The notebooks being executed, when the first one started, and why any was left out."""
 
-    pages: list[Future[Path]]
+    pages: list[Future[Path | None]]
     first_start: float
     left_out: list[str] = field(default_factory=list)
 
@@ -334,41 +367,66 @@ class _Rendering:
 def _start_notebooks(
     pool: ThreadPoolExecutor, ctx: Context, names: Sequence[str], tmp: Path, timeout_s: float
 ) -> _Rendering:
-    """Compute each notebook's parts, save them and start the notebook on them, in turn: a kernel
-    starts and draws on the other core while this process computes the next parts. The dashboard
-    page is left out when there is no dashboard or none of its queries has data."""
+    """Once the samples are loaded, start every notebook's kernel (importing what the notebooks
+    import), then compute each notebook's parts, save them and hand them to its waiting kernel, in
+    turn: kernels start and draw on the other core while this process computes. The dashboard page
+    is left out (its future gives None) when there is no dashboard or none of its queries has data."""
     params = notebook_parameters(ctx.inputs)
     nb_dir = notebooks_dir()
 
-    def render(name: str, data: Path) -> Path:
-        nb = execute_notebook(
-            nb_dir / f"{name}.ipynb",
-            tmp / f"{name}.ipynb",
-            {**params, "data": str(data.resolve())},
-            spec_dir=tmp / "_kernel",
-            cwd=tmp,
-            timeout_s=timeout_s,
-        )
+    def render(name: str, data: Future[Path | None], warm: bool) -> Path | None:
+        km = _kernel_manager(tmp / "_kernel")
+        try:
+            if warm:
+                _warm_kernel(km, tmp)
+            path = data.result()
+            if path is None:
+                return None
+            nb = execute_notebook(
+                nb_dir / f"{name}.ipynb",
+                tmp / f"{name}.ipynb",
+                {**params, "data": str(path.resolve())},
+                spec_dir=tmp / "_kernel",
+                cwd=tmp,
+                timeout_s=timeout_s,
+                km=km,
+            )
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
         page = tmp / f"{name}.html"
         export_html(nb, page, ctx.page_title(name))
         return page
 
     order = list(NOTEBOOK_PARTS)
-    futures: list[Future[Path]] = []
+    ordered = sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+    data: dict[str, Future[Path | None]] = {name: Future() for name in ordered}
+    _ = ctx.dataset  # a source that cannot be read fails here, before any kernel starts
+    # No kernel is started ahead for a dashboard page that is certain to be left out.
+    futures = [
+        pool.submit(render, n, data[n], n != "dashboard" or bool(ctx.inputs.dashboard)) for n in ordered
+    ]
     left_out: list[str] = []
     first = math.inf
-    for name in sorted(names, key=lambda n: order.index(n) if n in order else len(order)):
-        parts = NOTEBOOK_PARTS.get(name, ("slo_results", "backtests", "tuning", "dashboard"))
-        for part in parts:
-            getattr(ctx, part)
-        note = ctx.dashboard_note() if name == "dashboard" else None
-        if note is not None:
-            left_out.append(note)
-            continue
-        data = tmp / f"_{name}.pkl"
-        ctx.save(data, parts)
-        first = min(first, time.perf_counter())
-        futures.append(pool.submit(render, name, data))
+    try:
+        for name in ordered:
+            parts = NOTEBOOK_PARTS.get(name, ("slo_results", "backtests", "tuning", "dashboard"))
+            for part in parts:
+                getattr(ctx, part)
+            note = ctx.dashboard_note() if name == "dashboard" else None
+            if note is not None:
+                left_out.append(note)
+                data[name].set_result(None)
+                continue
+            path = tmp / f"_{name}.pkl"
+            ctx.save(path, parts)
+            first = min(first, time.perf_counter())
+            data[name].set_result(path)
+    except BaseException:
+        for pending in data.values():  # the waiting kernels stop
+            if not pending.done():
+                pending.set_exception(ReportError("the report's computation failed"))
+        raise
     return _Rendering(futures, first, left_out)
 
 
@@ -479,9 +537,12 @@ def build_report(
             progress("data")
         pages = []
         for future in rendering.pages:
-            pages.append(future.result())
+            page = future.result()
+            if page is None:  # left out
+                continue
+            pages.append(page)
             if progress is not None:
-                progress(pages[-1].stem)
+                progress(page.stem)
         t_done = time.perf_counter()
         pool.shutdown()
         timings: dict[str, Any] = {

@@ -13,6 +13,11 @@ Two ways to look, chosen by the range's length against the SLO's period ``P``:
   whose window lies inside the range, and the table's own figure at the end. With a range
   shorter than a period that is the whole range, as in the table.
 
+Calendar SLOs (``slo.calendar``) are judged by their calendar periods instead: every period the
+range touches, each with its own budget (:func:`~sloanalysis.slo.budget.period_budgets`), the
+first and last cut at the range's ends; the last one is ``so far`` while its period goes on. They
+are described by name (``October 2026, November 2026 (so far)``), not by a nominal length.
+
 A window is missed when its SLI is below the objective (its budget left is negative); a window
 without traffic has no SLI and counts neither way.
 """
@@ -26,16 +31,19 @@ import numpy as np
 import pandas as pd
 
 from sloanalysis.durations import format_duration_human
-from sloanalysis.slo.budget import QueryBackend, events_frame, frame_to_series
+from sloanalysis.slo.budget import QueryBackend, events_frame, frame_to_series, period_budgets
+from sloanalysis.slo.calendar import CalendarWindow
 from sloanalysis.slo.spec import SLO, EventsSLI, LatencySLI
-from sloanalysis.slo.status import SLOStatus, rolling_budget_remaining
+from sloanalysis.slo.status import SLOStatus, calendar_of, rolling_budget_remaining
 
 __all__ = [
     "Compliance",
     "Window",
+    "calendar_compliance",
     "complete_periods",
     "compliance",
     "describe_windows",
+    "window_label",
     "worst_rolling_window",
 ]
 
@@ -56,11 +64,15 @@ class Window:
 
 @dataclass(frozen=True)
 class Compliance:
-    """The windows assessed for one SLO over a range and the worst of them."""
+    """The windows assessed for one SLO over a range and the worst of them (``calendar``: a
+    calendar SLO's window, whose whole periods the windows are; ``range_ms``: the range assessed,
+    which may begin or end inside a period)."""
 
     method: Method
     period_ms: int
     windows: tuple[Window, ...]
+    calendar: CalendarWindow | None = None
+    range_ms: tuple[int, int] | None = None
 
     @property
     def measured(self) -> list[Window]:
@@ -81,11 +93,13 @@ class Compliance:
         return {
             "method": self.method,
             "period_ms": self.period_ms,
+            "calendar": None if self.calendar is None else str(self.calendar),
+            "assessed": describe_windows(self),
             "windows": len(self.windows),
             "measured": len(self.measured),
             "missed": len(self.missed),
-            "worst": None if worst is None else asdict(worst),
-            "missed_windows": [asdict(w) for w in self.missed],
+            "worst": None if worst is None else {**asdict(worst), "label": window_label(self, worst)},
+            "missed_windows": [{**asdict(w), "label": window_label(self, w)} for w in self.missed],
         }
 
 
@@ -167,8 +181,12 @@ def compliance(
     """The SLO's compliance over ``(range_start_ms, status.end_ms]`` (see the module's docstring).
 
     ``frame``: the per-step frame of the range (:func:`~sloanalysis.slo.budget.measure`);
-    ``status``: the SLO at the range's end; ``backend`` measures each complete period."""
+    ``status``: the SLO at the range's end; ``backend`` measures each complete period. A calendar
+    SLO: :func:`calendar_compliance`."""
     slo = status.slo
+    cal = calendar_of(slo)
+    if cal is not None:
+        return calendar_compliance(slo, frame, cal, range_start_ms, status.end_ms)
     periods = complete_periods(range_start_ms, status.end_ms, slo.period_ms)
     if len(periods) < 2:
         return Compliance("rolling", slo.period_ms, worst_rolling_window(frame, status, range_start_ms))
@@ -179,8 +197,60 @@ def compliance(
     return Compliance("periods", slo.period_ms, windows)
 
 
+def calendar_compliance(
+    slo: SLO, frame: pd.DataFrame, cal: CalendarWindow, range_start_ms: int, range_end_ms: int
+) -> Compliance:
+    """Every calendar period ``[start, end)`` the range ``(range_start_ms, range_end_ms]`` touches,
+    oldest first, each judged on its own budget (reset at each boundary) over the part of it
+    inside the range."""
+    windows = tuple(
+        Window(
+            lo,
+            hi,
+            b.sli,
+            None if b.sli is None else b.remaining_ratio,
+            None if b.sli is None else b.sli >= slo.objective,
+        )
+        for (lo, hi), b in period_budgets(frame, slo.objective, cal, slo.budget_unit)
+    )
+    return Compliance("periods", slo.period_ms, windows, cal, (range_start_ms, range_end_ms))
+
+
+def window_label(c: Compliance, w: Window) -> str:
+    """One assessed window for people: a calendar period by name, with ``(from ...)`` when the range
+    begins inside it and ``(so far)`` when the range ends before it does (``November 2026 (so
+    far)``); else its span in UTC (``2026-11-01 00:00 to 2026-11-02 00:00``)."""
+    if c.calendar is None:
+        return f"{_utc_minute(w.start_ms)} to {_utc_minute(w.end_ms)}"
+    name = c.calendar.period_label(w.start_ms).rsplit(" (", 1)[0]
+    lo, hi = c.range_ms or (w.start_ms, w.end_ms)
+    if lo > w.start_ms:
+        name += f" (from {_utc_minute(lo)} UTC)"
+    return name + (" (so far)" if hi < w.end_ms else "")
+
+
+def _utc_minute(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M")
+
+
+_LISTED = 4
+"""Calendar periods named one by one up to this many; more are named by the first and the last."""
+
+
+def _describe_calendar(c: Compliance, cal: CalendarWindow) -> str:
+    labels = [window_label(c, w) for w in c.windows]
+    if len(labels) > _LISTED:
+        unit = f"{cal.count} {cal.unit}s" if cal.count > 1 else cal.unit
+        labels = [f"{len(labels)} calendar periods of {unit}, {labels[0]} to {labels[-1]}"]
+    zone = "" if cal.time_zone == "UTC" else f", {cal.time_zone} time"
+    return ", ".join(labels) + zone
+
+
 def describe_windows(c: Compliance) -> str:
-    """What was assessed, for people: ``7 periods of 1 day`` or ``rolling 30 days windows``."""
+    """What was assessed, for people: ``7 periods of 1 day``, ``rolling 30 days windows``, or a
+    calendar SLO's periods by name: ``October 2026, November 2026 (so far)``."""
+    if c.calendar is not None:
+        return _describe_calendar(c, c.calendar)
     period = format_duration_human(c.period_ms)
     if c.method == "periods":
         return f"{len(c.windows)} periods of {period}"

@@ -22,12 +22,12 @@ from typing import Any
 import pandas as pd
 
 from sloanalysis.dashboard import PanelData, evaluate_dashboard, load_dashboard
-from sloanalysis.durations import format_duration_human, format_time_left
+from sloanalysis.durations import format_duration_human
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import fmt_number, fmt_percent
 from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_duration, parse_time
 from sloanalysis.report import wording
-from sloanalysis.report.compliance import compliance, describe_windows
+from sloanalysis.report.compliance import compliance, describe_windows, window_label
 from sloanalysis.report.model import (
     DAY_MS,
     DEFAULT_PERIOD_MS,
@@ -44,9 +44,10 @@ from sloanalysis.rules.backtest import Backtest, backtest
 from sloanalysis.rules.model import RuleGroup, load_rules
 from sloanalysis.rules.tuning import TuneSet, sweep
 from sloanalysis.slo.budget import QueryBackend, burn_rate_series, measure
-from sloanalysis.slo.rulegen import burn_windows
-from sloanalysis.slo.spec import SLO, load_slo_files
-from sloanalysis.slo.status import rolling_budget_remaining, sli_data_span, slo_status
+from sloanalysis.slo.formats import load_slo_files
+from sloanalysis.slo.rulegen import alert_windows
+from sloanalysis.slo.spec import SLO
+from sloanalysis.slo.status import budget_remaining_series, sli_data_span, slo_status
 from sloanalysis.sources.prometheus import fetch_expressions
 from sloanalysis.sources.rundir import INCIDENT_COLUMNS, load_incidents, load_run
 
@@ -179,9 +180,10 @@ def _where_the_data_is(inputs: Inputs, slos: Sequence[SLO], near_ms: int) -> str
 
 
 def rule_windows_ms(slo: SLO) -> list[int]:
-    """The long windows of the burn-rate alerts ``sloanalysis generate-rules`` writes for the SLO's
-    period (:func:`~sloanalysis.slo.rulegen.burn_windows`), shortest first."""
-    return sorted({w.long_ms for w in burn_windows(slo.period_ms)})
+    """The long windows of the burn-rate alerts ``sloanalysis generate-rules`` writes for the SLO in
+    its own style (:func:`~sloanalysis.slo.rulegen.alert_windows`: Sloth's for a Sloth spec, Pyrra's
+    for a Pyrra one), shortest first."""
+    return sorted({w.long_ms for w in alert_windows(slo)})
 
 
 def analyse_slo(
@@ -193,7 +195,8 @@ def analyse_slo(
     burn_windows_ms: Sequence[int] = (),
 ) -> SLOResult:
     """The status of one SLO at ``end_ms`` (the ``sloanalysis slo`` row), its per-step series over
-    the range (budget left over the trailing period; burn rate over each window that is shorter
+    the range (budget left over the trailing period, or since the calendar period's start for a
+    calendar SLO; burn rate over each window that is shorter
     than the period and no shorter than a step: ``burn_windows_ms``, or by default the alert
     windows of :func:`rule_windows_ms`) and its compliance over the whole range."""
     status = slo_status(slo, backend, start_ms, end_ms, step_ms)
@@ -204,7 +207,8 @@ def analyse_slo(
         {format_duration_human(w): burn_rate_series(frame, slo.objective, w) for w in windows},
         index=frame.index,
     )
-    remaining = rolling_budget_remaining(frame, slo.objective, slo.period_ms)
+    remaining = budget_remaining_series(slo, frame)  # a calendar SLO's restarts at each boundary
+    # a calendar SLO's compliance: per calendar period the range touches
     return SLOResult(status, frame, remaining, burn, compliance(status, frame, backend, start_ms))
 
 
@@ -223,7 +227,7 @@ def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
     return {
         "SLO": row["slo"],
         "objective": fmt_percent(row["objective"], 6),
-        "period": format_duration_human(row["period_ms"]),
+        "period": row.get("period_label") or format_duration_human(row["period_ms"]),
         "window": format_duration_human(row["window_ms"]),
         "SLI": known(row["sli"], lambda x: fmt_percent(x, 6)),
         "met": {"met": "yes", "missed": "NO"}.get(str(row.get("state")), str(row.get("state"))),
@@ -231,12 +235,8 @@ def _slo_display_row(row: dict[str, Any]) -> dict[str, str]:
         "budget left": known(row["budget_remaining_ratio"], _budget_pct),
         "left (amount)": known(row["budget_remaining"], lambda x: f"{fmt_number(x)} {unit}"),
         "burn (1h)": known(row["burn_rate_current"], fmt_number),
-        "exhausted in": known(row["time_to_exhaustion_ms"], format_time_left),
+        "exhausted in": wording.time_left(row),
     }
-
-
-def _fmt_minute(ms: int) -> str:
-    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M")
 
 
 def _compliance_display_row(result: SLOResult) -> dict[str, str]:
@@ -253,9 +253,7 @@ def _compliance_display_row(result: SLOResult) -> dict[str, str]:
         "missed": missed,
         "worst budget left": "no data" if worst is None else fmt_percent(worst.budget_remaining_ratio, 4),
         "worst SLI": "no data" if worst is None else fmt_percent(worst.sli, 6),
-        "worst window (UTC)": "-"
-        if worst is None
-        else f"{_fmt_minute(worst.start_ms)} to {_fmt_minute(worst.end_ms)}",
+        "worst window (UTC)": "-" if worst is None else window_label(c, worst),
     }
 
 
@@ -499,7 +497,7 @@ def open_context(
     Paths are taken as given (relative ones from the working directory); rules files that do not
     exist are left out (the corrected rules may not have been written yet). ``burn_windows``:
     durations (``"5m"``, ``"1h"``, or milliseconds) of the burn-rate plots; default, per SLO,
-    the windows of the alerts ``sloanalysis generate-rules`` writes for its period."""
+    the windows of the alerts ``sloanalysis generate-rules`` writes for it in its own style."""
     if data:
         return Context.load(data)
     rules_t = (rules,) if isinstance(rules, str) else tuple(rules)

@@ -111,7 +111,11 @@ def _range_check(suite: str, name: str, row: Mapping[str, Any], value: dict[str,
     where = f"{_time(worst['start_ms'])} to {_time(worst['end_ms'])}"
     period = format_duration_human(c["period_ms"])
     value = {**value, "worst_budget_remaining_ratio": worst["budget_remaining_ratio"], "worst_window": where}
-    if c["method"] == "periods":
+    if c.get("calendar"):  # a calendar SLO: its periods by name
+        where = worst.get("label") or where
+        scope = f"in {c['missed']} of {c['windows']} calendar periods ({c['assessed']})"
+        ok = f"in all {c['measured']} calendar periods with traffic ({c['assessed']})"
+    elif c["method"] == "periods":
         scope = f"in {c['missed']} of {c['windows']} periods of {period}"
         ok = f"in all {c['measured']} periods of {period} with traffic"
     else:

@@ -53,7 +53,7 @@ class Inputs:
     Exactly one of ``run_dir`` and ``prometheus_url``. ``start``/``end``: RFC 3339, unix seconds, or
     a duration before the end (``7d``); default the run's whole span, or the last day of a server.
     ``burn_windows_ms``: the windows of the burn-rate plots; empty (the default): per SLO, the
-    long windows of the alerts ``sloanalysis generate-rules`` writes for its period.
+    long windows of the alerts ``sloanalysis generate-rules`` writes for it in its own style.
     """
 
     run_dir: str | None = None
@@ -66,6 +66,8 @@ class Inputs:
     incidents: str | None = None
     timeout_s: float = 10.0
     burn_windows_ms: tuple[int, ...] = ()
+    # A ``tronsim validate-alerts`` output (validation.json or its directory) shown on the alert page.
+    validation: str | None = None
 
     def describe(self) -> str:
         return f"run {self.run_dir}" if self.run_dir else f"Prometheus {self.prometheus_url}"

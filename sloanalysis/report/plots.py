@@ -28,7 +28,10 @@ from sloanalysis.dashboard import (
 from sloanalysis.durations import format_duration_human
 from sloanalysis.formatting import fmt_percent
 from sloanalysis.report.model import SLOResult
-from sloanalysis.slo.rulegen import BurnWindow, burn_windows
+from sloanalysis.slo.calendar import CalendarWindow
+from sloanalysis.slo.rulegen import BurnWindow, alert_windows, burn_windows
+from sloanalysis.slo.spec import SLO
+from sloanalysis.slo.status import calendar_of
 
 __all__ = [
     "alert_thresholds",
@@ -146,10 +149,40 @@ def _verdict(res: SLOResult) -> str:
     c = res.compliance
     if c is None or not c.missed or res.state not in ("met", "missed"):
         return res.state
+    kind = "calendar periods" if getattr(c, "calendar", None) is not None else "periods"
     where = (
-        f"in {len(c.missed)} of {len(c.windows)} periods" if c.method == "periods" else "in a rolling window"
+        f"in {len(c.missed)} of {len(c.windows)} {kind}" if c.method == "periods" else "in a rolling window"
     )
     return f"{res.state} at the end, missed {where}"
+
+
+def _period_words(res: SLOResult) -> str:
+    """``30 days`` for a rolling SLO; a calendar one's window and its period at the range's end."""
+    cal, current = calendar_of(res.slo), getattr(res.status, "period_label", None)
+    if cal is None:
+        return res.period_label
+    return f"{cal}, now {current}" if current else str(cal)
+
+
+def _mark_boundaries(ax: Any, cal: CalendarWindow, index: pd.Index) -> None:
+    """Dashed lines where a calendar SLO's budget resets, each named by the period it opens."""
+    ms = pd.DatetimeIndex(index).as_unit("ms").asi8
+    if len(ms) < 2:
+        return
+    starts = cal.boundaries(int(ms[0]), int(ms[-1]))
+    for i, (b, x) in enumerate(zip(starts, _x(pd.to_datetime(starts, unit="ms", utc=True)), strict=True)):
+        label = "budget reset (calendar period)" if i == 0 else None
+        ax.axvline(x, color="grey", ls="--", lw=0.8, label=label)
+        name = cal.period_label(b).rsplit(" (", 1)[0]
+        ax.annotate(
+            name,
+            xy=(x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -10),
+            textcoords="offset points",
+            fontsize=7,
+            color="grey",
+        )
 
 
 def burn_down_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | None) -> Figure:
@@ -165,7 +198,10 @@ def burn_down_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | Non
         ax.axhline(0, color="black", lw=0.8)
         ax.fill_between(x, pct, 0, where=pct < 0, color="red", alpha=0.3)
         _budget_axis(ax, x, pct)
-        objective = f"objective {res.slo.objective * 100:g}% over {res.period_label}"
+        cal = calendar_of(res.slo)
+        if cal is not None:
+            _mark_boundaries(ax, cal, remaining.index)
+        objective = f"objective {res.slo.objective * 100:g}% over {_period_words(res)}"
         ax.set_title(
             f"{res.slo.name}: {objective} ({_verdict(res)})",
             fontsize=10,
@@ -175,26 +211,31 @@ def burn_down_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | Non
         _time_axis(ax)
         shade_incidents(ax, incidents)
     _incident_legend(axes[0, 0], incidents)
-    fig.suptitle("Error budget remaining (rolling SLO period; below 0: SLO missed)", fontsize=12)
+    window = "rolling SLO period"
+    if any(calendar_of(r.slo) is not None for r in results):
+        window += ", or since the calendar period's start"
+    fig.suptitle(f"Error budget remaining ({window}; below 0: SLO missed)", fontsize=12)
     fig.tight_layout()
     return fig
 
 
-def alert_thresholds(period_ms: int) -> list[BurnWindow]:
-    """The burn-rate alert pairs ``sloanalysis generate-rules`` writes for an SLO of this period
-    (:func:`~sloanalysis.slo.rulegen.burn_windows`): the plot's thresholds."""
-    return burn_windows(period_ms)
+def alert_thresholds(slo: SLO | int) -> list[BurnWindow]:
+    """The burn-rate alert pairs ``sloanalysis generate-rules`` writes for an SLO in its own style
+    (:func:`~sloanalysis.slo.rulegen.alert_windows`: Sloth's windows and factors for a Sloth spec,
+    Pyrra's for a Pyrra one), or the native ones for a bare period: the plot's thresholds."""
+    return burn_windows(slo) if isinstance(slo, int) else alert_windows(slo)
 
 
 def _threshold_label(w: BurnWindow) -> str:
     long, short = format_duration_human(w.long_ms), format_duration_human(w.short_ms)
     share = fmt_percent(w.budget_fraction)
-    return f"{w.severity} {long}/{short}: {w.factor:.3g}× ({share} of the budget in {long})"
+    hold = f" for {format_duration_human(w.for_ms)}" if w.for_ms else ""
+    return f"{w.severity} {long}/{short}{hold}: {w.factor:.4g}× ({share} of the budget in {long})"
 
 
 def burn_rate_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | None) -> Figure:
     """Burn rate over each window (log scale), with the thresholds of the burn-rate alerts
-    ``generate-rules`` writes for the SLO's period (dashed, in the colour of their long window)."""
+    ``generate-rules`` writes for the SLO in its own style (dashed, in the colour of their long window)."""
     n = max(len(results), 1)
     fig, axes = plt.subplots(n, 1, figsize=(12, 2.3 * n + 0.8), sharex=True, squeeze=False)
     for ax, res in zip(axes[:, 0], results, strict=False):
@@ -204,7 +245,7 @@ def burn_rate_figure(results: Sequence[SLOResult], incidents: pd.DataFrame | Non
             px, py = _peaks(x, res.burn_rates[col].clip(lower=1e-3).to_numpy())
             (line,) = ax.plot(px, py, lw=0.9, label=f"{col} window")
             colors[col] = line.get_color()
-        for w in alert_thresholds(res.slo.period_ms):
+        for w in alert_thresholds(res.slo):
             color = colors.get(format_duration_human(w.long_ms), "grey")
             ax.axhline(w.factor, color=color, ls="--", lw=0.8, label=_threshold_label(w))
         ax.axhline(1.0, color="grey", ls=":", lw=0.8, label="1: spends the budget over the period")

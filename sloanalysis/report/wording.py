@@ -6,10 +6,13 @@ files it was given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sloanalysis.dashboard import PanelData
+from sloanalysis.durations import format_duration_human, format_time_left
 from sloanalysis.report.model import Inputs
 from sloanalysis.slo.spec import SLO
 
@@ -21,6 +24,7 @@ __all__ = [
     "page_intro",
     "page_title",
     "services",
+    "time_left",
 ]
 
 PAGES = ("slo_report", "alert_tuning", "dashboard")
@@ -161,3 +165,18 @@ def dashboard_note(inputs: Inputs, title: str, panels: Sequence[PanelData]) -> s
         f"Dashboard page left out: none of the {queries} panel {'query' if queries == 1 else 'queries'} "
         f"of `{Path(inputs.dashboard).name}`{named} returned data for {inputs.describe()}."
     )
+
+
+def time_left(row: Mapping[str, Any]) -> str:
+    """The time to exhaustion of a status row (:meth:`~sloanalysis.slo.status.SLOStatus.row`) in
+    words: ``no data``, ``exhausted``, a duration, ``never`` (nothing burns), or for a calendar SLO
+    whose budget outlasts its period (the budget resets when the period ends), ``not before the
+    period ends (in 12d3h)``."""
+    ms = row.get("time_to_exhaustion_ms")
+    if ms is None:
+        return "no data"
+    ratio = row.get("budget_remaining_ratio")
+    left = row.get("period_left_ms")
+    if left is not None and not math.isnan(ms) and ms >= left and (ratio is None or ratio > 0):
+        return f"not before the period ends (in {format_duration_human(left)})"
+    return format_time_left(ms)

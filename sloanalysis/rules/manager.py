@@ -335,7 +335,10 @@ def evaluate_rules(
     eval_offset: int | str = 0,
     lookback_ms: int = 300_000,
 ) -> RuleEvaluation:
-    """Evaluate rule groups over ``[start_ms, end_ms]`` against ``store`` (left untouched)."""
+    """Evaluate rule groups over ``[start_ms, end_ms]`` against ``store`` (left untouched).
+
+    Long because it is the rule manager's loop: group schedules, then each rule in dependency
+    order with its outputs written back (recorded floats and histograms, alert series)."""
     if end_ms < start_ms:
         raise UserError("evaluation end is before its start")
     if default_interval_ms <= 0:
@@ -385,13 +388,15 @@ def evaluate_rules(
             continue
         sample_ts = ts - g.query_offset_ms
         if isinstance(rule, RecordingRule):
-            series, fail = _recording_output(rule, res.labels, res.values, res.present, g.limit)
+            series, fail = _recording_output(
+                rule, res.labels, res.values, res.present, g.limit, res.histograms
+            )
             if fail.any():
                 warnings.append(
                     f"{where}: {int(fail.sum())} evaluation(s) failed (duplicate labelsets or limit)"
                 )
-            for labels, vals, pres in series:
-                _write(labels, sample_ts, vals, pres, ~fail, [work, out])
+            for labels, vals, pres, hists in series:
+                _write(labels, sample_ts, vals, pres, ~fail, [work, out], hists)
         else:
             acts, fail = _alerts(rule, g.name, res.labels, res.values, res.present, ts, ext, g.limit)
             if fail.any():
@@ -406,8 +411,14 @@ def evaluate_rules(
 
 
 def _recording_output(
-    rule: RecordingRule, labels: list[Labels], values: np.ndarray, present: np.ndarray, limit: int
-) -> tuple[list[tuple[Labels, np.ndarray, np.ndarray]], np.ndarray]:
+    rule: RecordingRule,
+    labels: list[Labels],
+    values: np.ndarray,
+    present: np.ndarray,
+    limit: int,
+    histograms: np.ndarray | None = None,
+) -> tuple[list[tuple[Labels, np.ndarray, np.ndarray, np.ndarray | None]], np.ndarray]:
+    """Output series of a recording rule: (labels, values, present, native histograms or None)."""
     keys: dict[Labels, list[int]] = {}
     for i, lab in enumerate(labels):
         d = dict(lab)
@@ -418,13 +429,20 @@ def _recording_output(
     fail = np.zeros(T, dtype=bool)
     if limit and present.size:
         fail |= present.sum(axis=0) > limit
-    merged: list[tuple[Labels, np.ndarray, np.ndarray]] = []
+    merged: list[tuple[Labels, np.ndarray, np.ndarray, np.ndarray | None]] = []
     for key, rows in keys.items():
         pres = present[rows]
         if len(rows) > 1:
             fail |= pres.sum(axis=0) > 1
         vals = np.where(pres, values[rows], 0.0).sum(axis=0) if len(rows) > 1 else values[rows[0]]
-        merged.append((key, np.asarray(vals), np.asarray(pres.any(axis=0))))
+        hists = None
+        if histograms is not None:
+            hists = histograms[rows[0]].copy()
+            for r in rows[1:]:  # at most one row is present where the evaluation succeeds
+                hists = np.where(present[r], histograms[r], hists)
+            if all(h is None for h in hists.tolist()):
+                hists = None
+        merged.append((key, np.asarray(vals), np.asarray(pres.any(axis=0)), hists))
     return merged, fail
 
 
@@ -435,8 +453,10 @@ def _write(
     present: np.ndarray,
     ok: np.ndarray,
     stores: list[SeriesStore],
+    hists: np.ndarray | None = None,
 ) -> None:
-    """Samples where present at successful evaluations, plus stale markers where a series stopped."""
+    """Samples where present at successful evaluations, plus stale markers where a series stopped.
+    ``hists`` (object array aligned with ``vals``) carries native-histogram samples."""
     idx = np.flatnonzero(ok)
     p = present[idx]
     stale_at = idx[1:][p[:-1] & ~p[1:]]
@@ -446,8 +466,11 @@ def _write(
     if all_ts.size == 0:
         return
     order = np.argsort(all_ts, kind="stable")
+    all_hs = None
+    if hists is not None:
+        all_hs = np.concatenate([hists[keep], np.full(stale_at.size, None, dtype=object)])[order]
     for s in stores:
-        s.add(labels, all_ts[order], all_vs[order])
+        s.add(labels, all_ts[order], all_vs[order], all_hs)
 
 
 def _label_templates(rule: AlertingRule) -> list[tuple[str, templating.Template]]:
@@ -630,7 +653,24 @@ def _alerts_frame(acts: list[_Activation], ext: Mapping[str, str], store: Series
                 "group": a.group,
             }
         )
-    frame = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
+    if not rows:
+        return pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
+    # Built by column: the optional ones as object columns holding None (see _optional_column),
+    # a few times cheaper than converting them in the frame (the tuning sweep builds hundreds).
+    columns: dict[str, Any] = {c: [r[c] for r in rows] for c in ALERT_COLUMNS}
     for col in ("firing_at_ms", "resolved_at_ms", "ended_at_ms", "value_at_firing"):
-        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-    return frame
+        columns[col] = _optional_column(columns[col])
+    return pd.DataFrame(columns, columns=list(ALERT_COLUMNS))
+
+
+def _optional_column(values: list[Any]) -> np.ndarray:
+    """``values`` as pandas infers their column and ``.astype(object).where(notna, None)`` leaves it:
+    ints stay ints when none is missing, any missing value (None, NaN) turns the others into floats,
+    missing ones are None."""
+    missing = [v is None or v != v for v in values]
+    out = np.empty(len(values), dtype=object)
+    if not any(missing) and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        out[:] = values
+    else:
+        out[:] = [None if m else float(v) for v, m in zip(values, missing, strict=True)]
+    return out

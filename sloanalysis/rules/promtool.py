@@ -37,6 +37,7 @@ from sloanalysis._go import format_float
 from sloanalysis.durations import format_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.files import atomic_write_text
+from sloanalysis.nativehist import FloatHistogram, histogram_string, parse_histogram
 from sloanalysis.promql import Engine, PromQLError
 from sloanalysis.promql.parse import dialect_for, parse
 from sloanalysis.promql.walk import longest_window_ms, metric_names
@@ -84,10 +85,14 @@ def _alerts_text(alerts: Sequence[tuple[dict[str, str], dict[str, str]]]) -> str
     return "[\n" + ",\n".join(parts) + "\n]"
 
 
-def _samples_text(samples: Sequence[tuple[dict[str, str], float]]) -> str:
+def _samples_text(samples: Sequence[tuple[dict[str, str], float | FloatHistogram]]) -> str:
+    """promtool's ``parsedSamplesString``: a histogram as Go's ``FloatHistogram.String()``."""
     if not samples:
         return "nil"
-    return ", ".join(f"{_go_labels(lab)} {format_float(v, 'E')}" for lab, v in samples)
+    return ", ".join(
+        f"{_go_labels(lab)} {histogram_string(v) if isinstance(v, FloatHistogram) else format_float(v, 'E')}"
+        for lab, v in samples
+    )
 
 
 # -- reading test files ---------------------------------------------------------------------------
@@ -103,30 +108,41 @@ _ALERT = Struct("main.alert", {"exp_labels": "map[string]string", "exp_annotatio
 _ALERT_CASE = Struct(
     "main.alertTestCase", {"eval_time": "duration", "alertname": "string", "exp_alerts": Slice(_ALERT)}
 )
-_SAMPLE = Struct("main.sample", {"labels": "string", "value": "float64"})
-_EXPR_CASE = Struct(
-    "main.promqlTestCase", {"expr": "string", "eval_time": "duration", "exp_samples": Slice(_SAMPLE)}
-)
-_TEST_GROUP = Struct(
-    "main.testGroup",
-    {
-        "interval": "duration",
-        "input_series": Slice(_SERIES),
-        "alert_rule_test": Slice(_ALERT_CASE),
-        "promql_expr_test": Slice(_EXPR_CASE),
-        "external_labels": "map[string]string",
-        "external_url": "string",
-        "name": "string",
-    },
-)
-_FILE_FIELDS = {
-    "rule_files": Slice("string"),
-    "evaluation_interval": "duration",
-    "group_eval_order": Slice("string"),
-    "tests": Slice(_TEST_GROUP),
-}
-_FILE_2 = Struct("main.unitTestFile", _FILE_FIELDS)
-_FILE_3 = Struct("main.unitTestFile", {**_FILE_FIELDS, "fuzzy_compare": "bool"})
+_SAMPLE_FIELDS = {"labels": "string", "value": "float64"}
+# promtool 3 also reads ``histogram:``, a native histogram in the promqltest notation (promtool
+# 2.42 has no such field: its strict decoding rejects the key).
+_SAMPLE_2 = Struct("main.sample", _SAMPLE_FIELDS)
+_SAMPLE_3 = Struct("main.sample", {**_SAMPLE_FIELDS, "histogram": "string"})
+
+
+def _file_type(sample: Struct, *extra: str) -> Struct:
+    expr_case = Struct(
+        "main.promqlTestCase", {"expr": "string", "eval_time": "duration", "exp_samples": Slice(sample)}
+    )
+    test_group = Struct(
+        "main.testGroup",
+        {
+            "interval": "duration",
+            "input_series": Slice(_SERIES),
+            "alert_rule_test": Slice(_ALERT_CASE),
+            "promql_expr_test": Slice(expr_case),
+            "external_labels": "map[string]string",
+            "external_url": "string",
+            "name": "string",
+        },
+    )
+    fields: dict[str, Any] = {
+        "rule_files": Slice("string"),
+        "evaluation_interval": "duration",
+        "group_eval_order": Slice("string"),
+        "tests": Slice(test_group),
+    }
+    return Struct("main.unitTestFile", {**fields, **{name: "bool" for name in extra}})
+
+
+_FILE_2 = _file_type(_SAMPLE_2)
+_FILE_3 = _file_type(_SAMPLE_3, "fuzzy_compare")
+_TEST_GROUP = _FILE_2.fields["tests"].elem
 
 
 def _read(path: Path, prometheus2: bool) -> dict[str, Any]:
@@ -264,7 +280,8 @@ def _load_group(tg: Mapping[str, Any], eval_ms: int, prometheus2: bool) -> _Grou
         except UserError as exc:
             raise _Bad(_series_error(series, values, f"{series}: {exc}")) from None
         ts, vs = (line.timestamps, line.values) if interval else _series_at_zero(line.timestamps, line.values)
-        store.add(line.labels, ts, vs)
+        hs = line.histograms if line.histograms is None or interval else line.histograms[: vs.size]
+        store.add(line.labels, ts, vs, hs)
     group = _Group(tg.get("name", ""), interval, store)
     group.external_labels = dict(tg.get("external_labels", {}))
     for case in tg.get("alert_rule_test", []):
@@ -304,7 +321,7 @@ def _evaluate(
     )
     merged = SeriesStore(iter(group.store))
     for s in evaluation.series:
-        merged.add(s.labels, s.timestamps, s.values)
+        merged.add(s.labels, s.timestamps, s.values, s.histograms)
     return evaluation, merged
 
 
@@ -404,10 +421,35 @@ def _alert_errors(
     return errs
 
 
-def _same_value(a: float, b: float, fuzzy: bool) -> bool:
+def _same_value(a: float | FloatHistogram, b: float | FloatHistogram, fuzzy: bool) -> bool:
     """reflect.DeepEqual on float64 (NaN never equal); ``fuzzy``: promtool 3's fuzzy_compare,
-    which also accepts the next float either way."""
+    which also accepts the next float either way. Histograms: the same layout and counts, empty
+    buckets aside (a float and a histogram never match)."""
+    if isinstance(a, FloatHistogram) or isinstance(b, FloatHistogram):
+        return isinstance(a, FloatHistogram) and isinstance(b, FloatHistogram) and a.same_as(b)
     return a == b or (fuzzy and (math.nextafter(a, -math.inf) == b or math.nextafter(a, math.inf) == b))
+
+
+def _sample_value(res: Any, i: int) -> float | FloatHistogram:
+    """Row ``i``'s value at the result's only step: its histogram when it holds one."""
+    if res.histograms is not None and res.histograms[i, 0] is not None:
+        return res.histograms[i, 0]
+    return float(res.values[i, 0])
+
+
+class _BadHistogram(UserError):
+    """An ``exp_samples`` ``histogram:`` that is not a histogram in the promqltest notation."""
+
+
+def _expected_value(sample: Mapping[str, Any]) -> float | FloatHistogram:
+    """``histogram:`` (promtool 3) when given, else ``value``."""
+    text = str(sample.get("histogram", "") or "")
+    if not text:
+        return float(sample.get("value", 0.0))
+    try:
+        return parse_histogram(text)
+    except ValueError as exc:
+        raise _BadHistogram(f"histogram {_go_quote(text)}: {exc}") from None
 
 
 def _expr_errors(group: _Group, merged: SeriesStore, prometheus2: bool, fuzzy: bool) -> list[str]:
@@ -421,22 +463,25 @@ def _expr_errors(group: _Group, merged: SeriesStore, prometheus2: bool, fuzzy: b
         except PromQLError as exc:
             errs.append(f"{head}, err: {exc}")
             continue
-        got_s: list[tuple[dict[str, str], float]]
+        got_s: list[tuple[dict[str, str], float | FloatHistogram]]
         if res.kind == "scalar":
             got_s = [({}, float(res.values[0, 0]))]
         elif res.kind == "vector":
-            got_s = [(dict(lab), float(res.values[i, 0])) for i, lab in enumerate(res.labels)]
+            got_s = [(dict(lab), _sample_value(res, i)) for i, lab in enumerate(res.labels)]
         else:
             errs.append(f"{head}, err: rule result is not a vector or scalar")
             continue
-        exp_s = []
+        exp_s: list[tuple[dict[str, str], float | FloatHistogram]] = []
         try:
             for s in case.get("exp_samples", []):
                 text = s.get("labels", "")
                 parsed, rest = split_metric(text) if text.strip() else ({}, "")  # "" is the empty set
                 if rest.strip():
                     raise UserError(f"unexpected {rest!r}")
-                exp_s.append((dict(parsed), float(s.get("value", 0.0))))
+                exp_s.append((dict(parsed), _expected_value(s)))
+        except _BadHistogram as exc:
+            errs.append(f"{head}, err: {exc}")
+            continue
         except UserError as exc:
             errs.append(f"{head}, err: labels {_go_quote(text)}: {exc}")
             continue

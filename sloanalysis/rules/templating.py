@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import re2
+
 from sloanalysis._go import format_float
 from sloanalysis.durations import parse_prometheus_duration
 from sloanalysis.errors import UserError
@@ -597,8 +599,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "toUpper": lambda s: str(s).upper(),
     "toLower": lambda s: str(s).lower(),
     "title": lambda s: re.sub(r"\b([a-z])", lambda m: m.group(1).upper(), str(s)),
-    "match": lambda pattern, s: re.search(str(pattern), str(s)) is not None,
-    "reReplaceAll": lambda pattern, repl, s: re.sub(
+    # Go's regexp is RE2: match and reReplaceAll use RE2 too (ASCII \d \w \s, no lookarounds).
+    "match": lambda pattern, s: re2.search(str(pattern), str(s)) is not None,
+    "reReplaceAll": lambda pattern, repl, s: re2.sub(
         str(pattern), re.sub(r"\$(\d+|\{\d+\})", lambda m: "\\" + m.group(1).strip("{}"), str(repl)), str(s)
     ),
     "stripPort": _strip_port,
@@ -705,7 +708,7 @@ class Template:
                 raise
             except TypeError:
                 raise TemplateError(f"wrong number of args for {arg}: got {len(args)}") from None
-            except (ValueError, re.error, KeyError, AttributeError) as exc:
+            except (ValueError, re.error, re2.error, KeyError, AttributeError) as exc:
                 raise TemplateError(f"error calling {arg}: {exc}") from None
         if len(cmd) > 1 or piped is not _NOTHING:
             raise TemplateError(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +36,7 @@ from sloanalysis.rules.backtest import EvalSettings, alert_identities, backtest
 from sloanalysis.rules.burnrate import ensure_recorded, with_burn_rate
 from sloanalysis.rules.manager import evaluate_rules
 from sloanalysis.rules.model import AlertingRule, RecordingRule, RuleGroup
-from sloanalysis.rules.scoring import BudgetSLI, score
+from sloanalysis.rules.scoring import BudgetSLI, incident_rows, score
 from sloanalysis.store import SeriesStore
 
 __all__ = [
@@ -381,10 +381,17 @@ def tunables(
 
 
 def evaluate_setting(
-    t: Tunable, threshold: float, for_ms: int, incidents: pd.DataFrame | None, start_ms: int, end_ms: int
+    t: Tunable,
+    threshold: float,
+    for_ms: int,
+    incidents: pd.DataFrame | None,
+    start_ms: int,
+    end_ms: int,
+    incident_list: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The alerts and the score row of ``t``'s rule with ``threshold`` and ``for`` (``incidents``
-    None: no ground truth)."""
+    None: no ground truth; ``incident_list``: their :func:`~sloanalysis.rules.scoring.incident_rows`,
+    if already made)."""
     rule = replace(t.rule, expr=f"{TUNE_METRIC} {t.op} {threshold!r}", for_ms=int(for_ms))
     group = RuleGroup("sloanalysis-tune", t.interval_ms, (rule,))
     ev = evaluate_rules([group], t.recorded, start_ms, end_ms, default_interval_ms=t.interval_ms)
@@ -396,6 +403,7 @@ def evaluate_setting(
         grace_ms={t.rule.name: int(for_ms) + 2 * t.interval_ms},
         sli=None,
         alert_ids=[(t.rule.name, t.rule.labels.get("severity"))],
+        incident_list=incident_list,
     )
     return ev.alerts, next(r for r in rows if r["alert"] == t.rule.name)
 
@@ -415,6 +423,7 @@ def sweep(
     its correction is evaluated once)."""
     memo: dict[Any, Any] = {} if cache is None else cache
     tun = tunables(path, groups, store, start_ms, end_ms, memo)
+    inc = None if incidents is None else incident_rows(incidents)  # once, not once per setting
     rows: list[dict[str, Any]] = []
     for name, t in tun.items():
         points = []
@@ -423,7 +432,7 @@ def sweep(
                 key = ("score", name, id(t.recorded), t.op, t.threshold * factor, for_ms, t.interval_ms)
                 if key not in memo:
                     memo[key] = evaluate_setting(
-                        t, t.threshold * factor, for_ms, incidents, start_ms, end_ms
+                        t, t.threshold * factor, for_ms, incidents, start_ms, end_ms, inc
                     )[1]
                 current = factor == 1.0 and for_ms == t.rule.for_ms
                 points.append(

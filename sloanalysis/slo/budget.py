@@ -22,6 +22,15 @@ Definitions (objective ``o``, error budget ``1 - o``, period ``P``):
 - Time to exhaustion at burn rate ``b`` with a remaining ratio ``r``: ``r * P / b`` (the whole
   budget of 99.9 % over 30 days at burn rate 1000: 43.2 minutes).
 
+Calendar windows (:class:`~sloanalysis.slo.calendar.CalendarWindow`, an SLO's ``calendar``): the
+budget is reset at every calendar boundary. A step stamped ``t`` (covering ``(t - step, t]``)
+belongs to the period containing ``t - 1`` (:func:`step_periods`). The budget of a period counts
+only that period's amounts: for event SLIs ``(1 - o) * valid events of the period so far`` (the
+budget grows with the traffic, as a rolling one does); for time slices and raw ratios the
+period's whole time, ``(1 - o) * period minutes`` (a 31-day month allows 44.64 minutes at
+99.9 %, a 23-hour DST day 1.38), fixed from the period's first step, so that what is left says how
+much more may go wrong before the period ends (:func:`calendar_burn_down`, :func:`period_budgets`).
+
 Zero traffic and absent data (the policy, chosen so that no NaN reaches a budget):
 
 - A step without data (``present`` False: the query returned nothing, e.g. the target was down
@@ -47,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from sloanalysis.errors import UserError
+from sloanalysis.slo.calendar import CalendarWindow
 from sloanalysis.slo.spec import SLO, EventsSLI, LatencySLI, RawSLI, TimesliceSLI
 
 __all__ = [
@@ -57,12 +67,16 @@ __all__ = [
     "burn_down",
     "burn_rate",
     "burn_rate_series",
+    "calendar_allowed",
+    "calendar_burn_down",
     "error_budget",
     "events_frame",
     "frame_to_series",
     "measure",
     "measure_window",
+    "period_budgets",
     "sli_series",
+    "step_periods",
     "time_to_exhaustion_ms",
     "timeslice_frame",
 ]
@@ -197,18 +211,19 @@ class Budget:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def error_budget(frame: pd.DataFrame, objective: float, unit: Unit = "events") -> Budget:
-    """Budget of the whole frame: allowed ``(1 - o) * valid``, consumed ``valid - good``."""
+def error_budget(
+    frame: pd.DataFrame, objective: float, unit: Unit = "events", *, allowed: float | None = None
+) -> Budget:
+    """Budget of the whole frame: allowed ``(1 - o) * valid`` (or ``allowed``, e.g. a calendar
+    period's :func:`calendar_allowed`), consumed ``valid - good``."""
     good = float(frame["good"].sum())
     valid = float(frame["valid"].sum())
     consumed = valid - good
-    allowed = (1.0 - objective) * valid
-    if valid > 0:
-        consumed_ratio = consumed / allowed
-        sli: float | None = good / valid
-        burn = (consumed / valid) / (1.0 - objective)
-    else:
-        consumed_ratio, sli, burn = 0.0, None, 0.0
+    if allowed is None:
+        allowed = (1.0 - objective) * valid
+    consumed_ratio = consumed / allowed if allowed > 0 else 0.0
+    sli: float | None = good / valid if valid > 0 else None
+    burn = (consumed / valid) / (1.0 - objective) if valid > 0 else 0.0
     n = len(frame)
     coverage = float(frame["present"].sum()) / n if n else 0.0
     return Budget(
@@ -247,6 +262,85 @@ def burn_down(frame: pd.DataFrame, objective: float, allowed: float | None = Non
         {"consumed": consumed, "allowed": budget, "remaining": budget - consumed, "remaining_ratio": ratio},
         index=frame.index,
     )
+
+
+# -- calendar windows: budgets reset at every boundary ---------------------------------------
+
+
+def _epoch_ms(index: pd.Index) -> np.ndarray:
+    return np.asarray(pd.DatetimeIndex(index).as_unit("ms").asi8, dtype=np.int64)
+
+
+def step_periods(index: pd.Index, calendar: CalendarWindow) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (ms) of the calendar period of every step of a per-step frame's index (a
+    step stamped ``t`` covers ``(t - step, t]``: the period containing ``t - 1``)."""
+    ms = _epoch_ms(index)
+    if len(ms) == 0:
+        return np.array([], np.int64), np.array([], np.int64)
+    periods = calendar.periods(int(ms.min()) - 1, int(ms.max()) - 1)
+    starts = np.array([a for a, _ in periods], np.int64)
+    ends = np.array([b for _, b in periods], np.int64)
+    pos = np.searchsorted(starts, ms - 1, side="right") - 1
+    return starts[pos], ends[pos]
+
+
+def calendar_allowed(objective: float, unit: Unit, period: tuple[int, int]) -> float | None:
+    """A calendar period's fixed budget: ``(1 - o) * period minutes`` for time-based SLIs (unit
+    ``minutes``); None for event SLIs, whose budget follows the period's events."""
+    if unit != "minutes":
+        return None
+    return (1.0 - objective) * (period[1] - period[0]) / MINUTE_MS
+
+
+def calendar_burn_down(
+    frame: pd.DataFrame, objective: float, calendar: CalendarWindow, unit: Unit
+) -> pd.DataFrame:
+    """:func:`burn_down` restarted at every calendar boundary: consumed, allowed, remaining and
+    remaining_ratio since the start of each step's period (``period_start``, ms, says which).
+
+    Allowed: ``(1 - o) * valid since the period's start`` for events, the period's whole
+    :func:`calendar_allowed` for minutes. With nothing allowed and nothing consumed the ratio is 1."""
+    starts, ends = step_periods(frame.index, calendar)
+    amounts = pd.DataFrame(
+        {"good": frame["good"].to_numpy(np.float64), "valid": frame["valid"].to_numpy(np.float64)}
+    )
+    sums = amounts.groupby(starts).cumsum()
+    g, v = sums["good"].to_numpy(), sums["valid"].to_numpy()
+    consumed = v - g
+    if unit == "minutes":
+        budget = (1.0 - objective) * (ends - starts).astype(np.float64) / MINUTE_MS
+    else:
+        budget = (1.0 - objective) * v
+    ratio = np.ones(v.shape)
+    pos = budget > 0
+    ratio[pos] = 1.0 - consumed[pos] / budget[pos]
+    ratio[~pos & (consumed > 0)] = -np.inf
+    return pd.DataFrame(
+        {
+            "consumed": consumed,
+            "allowed": budget,
+            "remaining": budget - consumed,
+            "remaining_ratio": ratio,
+            "period_start": starts,
+        },
+        index=frame.index,
+    )
+
+
+def period_budgets(
+    frame: pd.DataFrame, objective: float, calendar: CalendarWindow, unit: Unit
+) -> list[tuple[tuple[int, int], Budget]]:
+    """The budget of every calendar period the frame's steps fall in, oldest first (a period the
+    frame covers only in part counts only those steps; time-based budgets are still the whole
+    period's)."""
+    starts, ends = step_periods(frame.index, calendar)
+    out = []
+    for a, b in dict.fromkeys(zip(starts.tolist(), ends.tolist(), strict=True)):
+        part = frame[starts == a]
+        out.append(
+            ((a, b), error_budget(part, objective, unit, allowed=calendar_allowed(objective, unit, (a, b))))
+        )
+    return out
 
 
 # -- measuring through a query backend ---------------------------------------------------------

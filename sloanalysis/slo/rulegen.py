@@ -1,5 +1,12 @@
 """Prometheus recording rules and multi-window multi-burn-rate (MWMB) alerts for SLOs.
 
+Three styles (:data:`STYLES`), chosen per call or by the format the SLO came from
+(:func:`default_style`): ``sloth`` writes exactly what Sloth writes
+(:mod:`sloanalysis.slo.styles.sloth`), ``pyrra`` Pyrra's burn-rate group
+(:mod:`sloanalysis.slo.styles.pyrra`), ``native`` this module's rules, described below. The
+project's own format and OpenSLO default to ``native``: it keeps every pair's budget share for
+any period (Sloth has windows for 28 and 30 days only).
+
 The alert policy is the SRE Workbook's ("Alerting on SLOs", approach 6) as Sloth ships it, for
 a 30-day period:
 
@@ -61,15 +68,22 @@ import yaml
 
 from sloanalysis.durations import format_duration_ms
 from sloanalysis.slo.spec import SLO, LatencySLI, TimesliceSLI
+from sloanalysis.slo.styles.pyrra import pyrra_groups, pyrra_windows
+from sloanalysis.slo.styles.sloth import sloth_groups, sloth_windows
 
 __all__ = [
     "BASE_PERIOD_MS",
     "BASE_POLICY",
+    "STYLES",
     "BurnWindow",
     "RuleSet",
+    "Style",
+    "alert_windows",
     "burn_windows",
+    "default_style",
     "dump_rules",
     "generate_rules",
+    "style_windows",
 ]
 
 SECOND_MS = 1_000
@@ -81,6 +95,14 @@ DEFAULT_MIN_LONG_MS = 5 * MINUTE_MS
 DEFAULT_MIN_SHORT_MS = MINUTE_MS
 
 Severity = Literal["page", "ticket"]
+Style = Literal["sloth", "pyrra", "native"]
+STYLES: tuple[str, ...] = ("sloth", "pyrra", "native")
+_ORIGIN_STYLES: dict[str, Style] = {
+    "prometheus/v1": "sloth",
+    "sloth.slok.dev/v1": "sloth",
+    "openslo/v1alpha": "sloth",
+    "pyrra.dev/v1alpha1": "pyrra",
+}
 
 BASE_POLICY: tuple[tuple[Severity, int, int, Fraction], ...] = (
     ("page", HOUR_MS, 5 * MINUTE_MS, Fraction(2, 100)),
@@ -100,6 +122,8 @@ class BurnWindow:
     short_ms: int
     factor: float
     budget_fraction: float
+    for_ms: int = 0
+    """The alert's ``for`` (Pyrra's windows have one; the others fire at once)."""
 
     def threshold(self, objective: float) -> float:
         """Error ratio above which both windows must be for the pair to fire."""
@@ -312,15 +336,77 @@ def _slo_groups(slo: SLO, windows: list[BurnWindow]) -> list[dict[str, Any]]:
     return groups
 
 
+def default_style(slo: SLO) -> Style:
+    """The style of the tool the spec came from: Sloth specs ``sloth``, Pyrra's ``pyrra``, the
+    project's own format and OpenSLO ``native``."""
+    return _ORIGIN_STYLES.get(slo.origin, "native")
+
+
+def _tool_windows(slo: SLO, style: Style) -> list[BurnWindow]:
+    """The windows of the Sloth or Pyrra style as :class:`BurnWindow` (for the header)."""
+    return style_windows(slo.period_ms, style)
+
+
+def style_windows(
+    period_ms: int,
+    style: Style,
+    *,
+    min_long_ms: int = DEFAULT_MIN_LONG_MS,
+    min_short_ms: int = DEFAULT_MIN_SHORT_MS,
+) -> list[BurnWindow]:
+    """The window pairs ``style``'s rules alert on for a period (no spec needed: ``alert-table``)."""
+    if style == "native":
+        return burn_windows(period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms)
+    if style == "sloth":
+        return [
+            BurnWindow(w.severity, w.long_ms, w.short_ms, w.factor, w.budget_percent / 100)  # type: ignore[arg-type]
+            for w in sloth_windows(period_ms)
+        ]
+    return [
+        BurnWindow(
+            "page" if w.severity == "critical" else "ticket",
+            w.long_ms,
+            w.short_ms,
+            w.factor,
+            w.factor * w.long_ms / period_ms,
+            w.for_ms,
+        )
+        for w in pyrra_windows(period_ms)
+    ]
+
+
+def alert_windows(
+    slo: SLO,
+    style: Style | None = None,
+    *,
+    min_long_ms: int = DEFAULT_MIN_LONG_MS,
+    min_short_ms: int = DEFAULT_MIN_SHORT_MS,
+) -> list[BurnWindow]:
+    """The window pairs the rules of ``style`` (None: the SLO's default) alert on for ``slo``."""
+    chosen = style or default_style(slo)
+    if chosen == "native":
+        return burn_windows(slo.period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms)
+    return _tool_windows(slo, chosen)
+
+
 def generate_rules(
     slos: Sequence[SLO],
     *,
     min_long_ms: int = DEFAULT_MIN_LONG_MS,
     min_short_ms: int = DEFAULT_MIN_SHORT_MS,
+    style: Style | None = None,
 ) -> RuleSet:
-    """Recording and alerting rule groups for every SLO (three groups each)."""
+    """Rule groups for every SLO in ``style`` (None: each SLO's :func:`default_style`).
+
+    ``native``: three groups each, described above; ``sloth``: :mod:`sloanalysis.slo.styles.sloth`;
+    ``pyrra``: :mod:`sloanalysis.slo.styles.pyrra`."""
     out = RuleSet()
     for slo in slos:
+        chosen = style or default_style(slo)
+        if chosen != "native":
+            out.windows[slo.id] = _tool_windows(slo, chosen)
+            out.groups.extend(sloth_groups(slo) if chosen == "sloth" else pyrra_groups(slo))
+            continue
         windows = burn_windows(slo.period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms)
         out.windows[slo.id] = windows
         for w in windows:

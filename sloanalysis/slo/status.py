@@ -28,6 +28,15 @@ and last sample of any series its queries select, looked up without the range's 
 the backend's ``data_span``, when it has one). Without any sample the budget figures are unknown
 as well (None in :meth:`SLOStatus.row`), where a window with samples but no traffic has spent
 nothing (the policy of :mod:`sloanalysis.slo.budget`).
+
+Calendar SLOs (``slo.calendar``, a :class:`~sloanalysis.slo.calendar.CalendarWindow`): the window
+is the calendar period of ``end_ms`` from its start (cut at ``start_ms`` like a rolling one; an
+``end_ms`` on a boundary closes the period before it), and :attr:`SLOStatus.period` names it
+with its elapsed share. Time-based budgets are the whole period's
+(:func:`~sloanalysis.slo.budget.calendar_allowed`); the time to exhaustion is counted against
+the period's length (minutes) or the time elapsed in it (events, whose budget follows the
+traffic seen), and capped at the period's end (``period_left_ms``), where the budget resets.
+Burn rates are cut at the period's start like the budget. Rolling SLOs are unaffected.
 """
 
 from __future__ import annotations
@@ -44,12 +53,15 @@ from sloanalysis.promql.walk import selectors
 from sloanalysis.slo.budget import (
     Budget,
     QueryBackend,
+    calendar_allowed,
+    calendar_burn_down,
     error_budget,
     frame_to_series,
     measure,
     measure_window,
     time_to_exhaustion_ms,
 )
+from sloanalysis.slo.calendar import CalendarWindow
 from sloanalysis.slo.spec import SLO, EventsSLI, LatencySLI, RawSLI, TimesliceSLI
 from sloanalysis.sources.prometheus import parse_expr, selector_text
 
@@ -58,7 +70,10 @@ __all__ = [
     "MIN_COVERAGE",
     "SLOStatus",
     "State",
+    "budget_remaining_series",
+    "calendar_of",
     "coverage",
+    "evaluation_start",
     "rolling_budget_remaining",
     "sli_data_span",
     "sli_selectors",
@@ -73,6 +88,20 @@ MIN_COVERAGE = 0.9
 """Default least coverage of a window for its SLI to count (``sloanalysis slo --min-coverage``)."""
 
 State = Literal["met", "missed", "no data", "low coverage"]
+
+
+def calendar_of(slo: SLO) -> CalendarWindow | None:
+    """The SLO's calendar window, None for a rolling SLO (or a spec model without the field)."""
+    cal = getattr(slo, "calendar", None)
+    return cal if isinstance(cal, CalendarWindow) else None
+
+
+def evaluation_start(slo: SLO, end_ms: int, earliest_ms: int | None = None) -> int:
+    """Where the SLO's window ending at ``end_ms`` starts: ``end - period`` for a rolling SLO, the
+    start of the calendar period of ``end_ms`` for a calendar one; never before ``earliest_ms``."""
+    cal = calendar_of(slo)
+    start = end_ms - slo.period_ms if cal is None else cal.period_of_step(end_ms)[0]
+    return start if earliest_ms is None else max(earliest_ms, start)
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,22 @@ class SLOStatus:
     min_coverage: float = MIN_COVERAGE
     data_span_ms: tuple[int, int] | None = None
     """First and last sample of the SLI's series anywhere, for ``no data`` and ``low coverage``."""
+    period: tuple[int, int] | None = None
+    """The calendar period ``[start, end)`` of a calendar SLO's window; None for a rolling SLO."""
+
+    @property
+    def period_elapsed(self) -> float | None:
+        """Share of the calendar period elapsed at ``end_ms`` (None: rolling)."""
+        if self.period is None:
+            return None
+        a, b = self.period
+        return (self.end_ms - a) / (b - a)
+
+    @property
+    def period_label(self) -> str | None:
+        """The calendar period in words, ``November 2026 (Europe/Berlin)`` (None: rolling)."""
+        cal = calendar_of(self.slo)
+        return None if cal is None or self.period is None else cal.period_label(self.period[0])
 
     @property
     def window_ms(self) -> int:
@@ -123,13 +168,24 @@ class SLOStatus:
         burn = self.burn_rate_current
         if burn is None:
             return None
-        return time_to_exhaustion_ms(self.budget.remaining_ratio, burn, self.slo.period_ms)
+        span = self.slo.period_ms
+        if self.period is None:
+            return time_to_exhaustion_ms(self.budget.remaining_ratio, burn, span)
+        a, b = self.period
+        span = b - a if self.budget.unit == "minutes" else self.window_ms
+        # the budget resets when the period ends: it cannot run out later than that
+        return min(time_to_exhaustion_ms(self.budget.remaining_ratio, burn, span), float(b - self.end_ms))
+
+    @property
+    def period_left_ms(self) -> int | None:
+        """Time from ``end_ms`` to the end of the calendar period (None: rolling)."""
+        return None if self.period is None else self.period[1] - self.end_ms
 
     def row(self) -> dict[str, Any]:
         """The row of the SLO table (``sloanalysis slo --format json`` prints these keys)."""
         b, known = self.budget, self.has_samples
         span = self.data_span_ms
-        return {
+        row: dict[str, Any] = {
             "slo": self.slo.name,
             "service": self.slo.service,
             "sli_kind": self.slo.sli.kind,
@@ -151,6 +207,14 @@ class SLOStatus:
             "data_start_ms": None if span is None else span[0],
             "data_end_ms": None if span is None else span[1],
         }
+        if self.period is not None:  # calendar SLOs only: rolling rows keep their keys
+            row["period_ms"] = self.period[1] - self.period[0]
+            row["calendar"] = str(calendar_of(self.slo))
+            row["period_label"] = self.period_label
+            row["period_start_ms"], row["period_end_ms"] = self.period
+            row["period_elapsed"] = self.period_elapsed
+            row["period_left_ms"] = self.period_left_ms
+        return row
 
 
 def slo_status(
@@ -172,11 +236,14 @@ def slo_status(
     budget). ``min_coverage``: below it the state is ``low coverage``."""
     if not 0.0 <= min_coverage <= 1.0:
         raise UserError(f"min_coverage must be within [0, 1], got {min_coverage!r}")
-    window_start = max(start_ms, end_ms - slo.period_ms)
+    cal = calendar_of(slo)
+    period = None if cal is None else cal.period_of_step(end_ms)
+    window_start = evaluation_start(slo, end_ms, start_ms)
     if window_start >= end_ms:
         raise UserError(f"empty time range for SLO {slo.name!r}: start {start_ms} is not before end {end_ms}")
     totals = measure_window(slo, backend, window_start, end_ms, step_ms)
-    budget = error_budget(totals, slo.objective, slo.budget_unit)
+    allowed = None if period is None else calendar_allowed(slo.objective, slo.budget_unit, period)
+    budget = error_budget(totals, slo.objective, slo.budget_unit, allowed=allowed)
     burn_rates: dict[int, float] = {}
     for w in dict.fromkeys([current_ms, *burn_windows_ms]):
         lo = max(window_start, end_ms - w)
@@ -186,7 +253,9 @@ def slo_status(
         frame = measure_window(slo, backend, lo, end_ms, step_ms)
         burn_rates[w] = error_budget(frame, slo.objective, slo.budget_unit).burn_rate
     cover = coverage(slo, backend, window_start, end_ms, step_ms, totals)
-    status = SLOStatus(slo, window_start, end_ms, budget, burn_rates, current_ms, cover, min_coverage)
+    status = SLOStatus(
+        slo, window_start, end_ms, budget, burn_rates, current_ms, cover, min_coverage, period=period
+    )
     if status.state in ("no data", "low coverage"):
         status = replace(status, data_span_ms=sli_data_span(slo, backend, end_ms))
     return status
@@ -259,3 +328,14 @@ def rolling_budget_remaining(frame: pd.DataFrame, objective: float, period_ms: i
     out = np.ones(valid.shape)
     np.divide(valid - good, allowed, out=out, where=allowed > 0)
     return pd.Series(np.where(allowed > 0, 1.0 - out, 1.0), index=frame.index, name="budget_remaining")
+
+
+def budget_remaining_series(slo: SLO, frame: pd.DataFrame) -> pd.Series:
+    """Share of the error budget left at each step of a per-step frame: over the trailing period
+    for a rolling SLO (:func:`rolling_budget_remaining`), since the calendar period's start for a
+    calendar one (:func:`~sloanalysis.slo.budget.calendar_burn_down`, reset at every boundary)."""
+    cal = calendar_of(slo)
+    if cal is None:
+        return rolling_budget_remaining(frame, slo.objective, slo.period_ms)
+    left = calendar_burn_down(frame, slo.objective, cal, slo.budget_unit)["remaining_ratio"]
+    return left.rename("budget_remaining")

@@ -21,7 +21,8 @@ when the error ratio over a window ``w`` exceeds ``k * eps`` (``k`` the burn fac
   so it is the smallest ``k`` of the alert's rules.
 
 The approaches (windows of 2, 4, 5 and 6 follow the period as :mod:`sloanalysis.slo.rulegen` scales
-them; 1 and 3 use the Workbook's fixed windows):
+them, or are those of another rule style, ``windows``: Sloth's keep 1h/5m ... and scale the
+factors, Pyrra's add a ``for`` to each pair; 1 and 3 use the Workbook's fixed windows):
 
 1. target error rate >= SLO threshold: ratio over 10m > eps;
 2. increased alert window: ratio over 5 % of the period (36h for 30 days) > eps;
@@ -50,6 +51,7 @@ from sloanalysis.durations import format_duration_ms, parse_duration_ms
 from sloanalysis.slo.rulegen import (
     DEFAULT_MIN_LONG_MS,
     DEFAULT_MIN_SHORT_MS,
+    BurnWindow,
     burn_windows,
 )
 
@@ -112,25 +114,27 @@ class Approach:
     def alert_rules(
         self, error_ratio_expr: Callable[[int], str], objective: float, name: str
     ) -> list[dict[str, Any]]:
-        """Prometheus alerting rules of this approach over an SLI (``error_ratio_expr(window_ms)``)."""
+        """Prometheus alerting rules of this approach over an SLI (``error_ratio_expr(window_ms)``):
+        one per severity, or one per pair when the pairs' ``for`` differ (Pyrra's)."""
         eps = f"(1 - {objective!r})"
         out: list[dict[str, Any]] = []
         for severity, rules in self.rules.items():
-            parts = []
-            for r in rules:
-                cond = f"({error_ratio_expr(r.window_ms)}) > ({r.factor!r} * {eps})"
-                if r.short_ms is not None:
-                    cond = f"({cond})\nand\n(({error_ratio_expr(r.short_ms)}) > ({r.factor!r} * {eps}))"
-                parts.append(f"({cond})")
-            rule: dict[str, Any] = {
-                "alert": f"{name}Approach{self.number}",
-                "expr": "\nor\n".join(parts),
-                "labels": {"severity": severity, "approach": str(self.number)},
-            }
             fors = {r.for_ms for r in rules}
-            if len(fors) == 1 and next(iter(fors)):
-                rule["for"] = format_duration_ms(next(iter(fors)))
-            out.append(rule)
+            for batch in [rules] if len(fors) == 1 else [(r,) for r in rules]:
+                parts = []
+                for r in batch:
+                    cond = f"({error_ratio_expr(r.window_ms)}) > ({r.factor!r} * {eps})"
+                    if r.short_ms is not None:
+                        cond = f"({cond})\nand\n(({error_ratio_expr(r.short_ms)}) > ({r.factor!r} * {eps}))"
+                    parts.append(f"({cond})")
+                rule: dict[str, Any] = {
+                    "alert": f"{name}Approach{self.number}",
+                    "expr": "\nor\n".join(parts),
+                    "labels": {"severity": severity, "approach": str(self.number)},
+                }
+                if batch[0].for_ms:
+                    rule["for"] = format_duration_ms(batch[0].for_ms)
+                out.append(rule)
         return out
 
 
@@ -139,9 +143,11 @@ def approaches(
     *,
     min_long_ms: int = DEFAULT_MIN_LONG_MS,
     min_short_ms: int = DEFAULT_MIN_SHORT_MS,
+    windows: Sequence[BurnWindow] | None = None,
 ) -> list[Approach]:
-    """The six approaches for ``period_ms`` (burn-rate windows scaled as :func:`burn_windows` does)."""
-    pairs = burn_windows(period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms)
+    """The six approaches for ``period_ms``: burn-rate windows scaled as :func:`burn_windows` does,
+    or ``windows`` (a rule style's, :func:`~sloanalysis.slo.rulegen.style_windows`)."""
+    pairs = list(windows or burn_windows(period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms))
     page = [w for w in pairs if w.severity == "page"]
     ticket = [w for w in pairs if w.severity == "ticket"]
     wide = max(MINUTE_MS, round(period_ms * 0.05))
@@ -162,8 +168,8 @@ def approaches(
             6,
             "multiwindow, multi-burn-rate",
             {
-                "page": tuple(Rule(w.long_ms, w.factor, w.short_ms) for w in page),
-                "ticket": tuple(Rule(w.long_ms, w.factor, w.short_ms) for w in ticket),
+                "page": tuple(Rule(w.long_ms, w.factor, w.short_ms, w.for_ms) for w in page),
+                "ticket": tuple(Rule(w.long_ms, w.factor, w.short_ms, w.for_ms) for w in ticket),
             },
         ),
     ]
@@ -210,13 +216,17 @@ def alert_table(
     min_long_ms: int = DEFAULT_MIN_LONG_MS,
     min_short_ms: int = DEFAULT_MIN_SHORT_MS,
     simulate: Simulate | None = None,
+    windows: Sequence[BurnWindow] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per approach, severity and error rate (values unrounded; durations in ms)."""
+    """One row per approach, severity and error rate (values unrounded; durations in ms);
+    ``windows``: a rule style's window pairs instead of the native ones (:func:`approaches`)."""
     if not 0.0 < objective < 1.0:
         raise ValueError(f"objective must lie in (0, 1), got {objective!r}")
     eps = 1.0 - objective
     rows: list[dict[str, Any]] = []
-    for approach in approaches(period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms):
+    for approach in approaches(
+        period_ms, min_long_ms=min_long_ms, min_short_ms=min_short_ms, windows=windows
+    ):
         for severity, rules in approach.rules.items():
             for e in error_rates:
                 burn = e / eps

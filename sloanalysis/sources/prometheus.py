@@ -39,6 +39,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from sloanalysis._go import match_op
+from sloanalysis.api_json import histogram_from_api
 from sloanalysis.durations import parse_prometheus_duration
 from sloanalysis.errors import UserError
 from sloanalysis.promql.walk import children, duration_ms
@@ -55,6 +56,8 @@ __all__ = [
     "fetch_series",
     "format_seconds",
     "needed_ranges",
+    "parse_result_samples",
+    "parse_result_series",
     "selector_has_samples",
     "selector_span",
     "selector_text",
@@ -201,22 +204,52 @@ def _result_type(result: Any, default: str) -> str:
             return "string"
         return "scalar"
     if isinstance(result, list) and result and isinstance(result[0], dict):
-        return "matrix" if "values" in result[0] else "vector"
+        return "matrix" if "values" in result[0] or "histograms" in result[0] else "vector"
     return default
 
 
 def parse_result_series(entries: Iterable[dict[str, Any]]) -> list[tuple[Labels, np.ndarray, np.ndarray]]:
-    """``[{"metric": {...}, "values": [[t, "v"], ...]}]`` -> (labels, ms, values) per series."""
+    """``[{"metric": {...}, "values": [[t, "v"], ...]}]`` -> (labels, ms, values) per series.
+
+    Float samples only: native-histogram samples are left out (:func:`parse_result_samples`
+    keeps them)."""
     out = []
     for entry in entries:
         labels = make_labels(entry.get("metric", {}))
         pairs = entry.get("values")
         if pairs is None:
-            pairs = [entry["value"]]
+            pairs = [entry["value"]] if "value" in entry else []
         n = len(pairs)
         secs = np.fromiter((p[0] for p in pairs), dtype=np.float64, count=n)
         vals = np.array([p[1] for p in pairs], dtype=np.float64) if n else np.empty(0, np.float64)
         out.append((labels, np.rint(secs * 1000.0).astype(np.int64), vals))
+    return out
+
+
+def parse_result_samples(
+    entries: Iterable[dict[str, Any]],
+) -> list[tuple[Labels, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """As :func:`parse_result_series`, native histograms included: (labels, ms, values,
+    histograms) per series, samples in time order. ``histograms`` is None for a series of floats
+    only, else an object array of :class:`~sloanalysis.nativehist.FloatHistogram` (None at float
+    samples); a histogram sample's value is NaN. Series hold ``value``/``values`` (floats) and
+    ``histogram``/``histograms`` (``[t, {"count", "sum", "buckets"}]``), as the API writes them."""
+    entries = list(entries)
+    out: list[tuple[Labels, np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for (labels, ts, vs), entry in zip(parse_result_series(entries), entries, strict=True):
+        pairs = entry.get("histograms")
+        if pairs is None:
+            pairs = [entry["histogram"]] if "histogram" in entry else []
+        if not pairs:
+            out.append((labels, ts, vs, None))
+            continue
+        h_ts = np.rint(np.array([float(p[0]) for p in pairs]) * 1000.0).astype(np.int64)
+        all_ts = np.concatenate([ts, h_ts])
+        order = np.argsort(all_ts, kind="stable")
+        hists = np.full(all_ts.size, None, dtype=object)
+        hists[ts.size :] = [histogram_from_api(p[1]) for p in pairs]
+        values = np.concatenate([vs, np.full(h_ts.size, np.nan)])
+        out.append((labels, all_ts[order], values[order], hists[order]))
     return out
 
 
@@ -326,7 +359,7 @@ def fetch_range(
     if chunk_ms <= 0:
         raise UserError(f"chunk must be positive, got {chunk_ms} ms")
     store = SeriesStore() if into is None else into
-    parts: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
+    parts: dict[Labels, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {}
     # Chunk k reads (t_k - chunk, t_k]; Prometheus 2 also returns a sample exactly at t_k - chunk,
     # which the next-earlier chunk holds too: duplicates merge in the store.
     t = lo_ms - 1
@@ -334,11 +367,16 @@ def fetch_range(
         t = min(t + chunk_ms, hi_ms)
         width = min(chunk_ms, t - lo_ms + 1)
         res = client.instant(f"{selector}[{width}ms]", t)
-        for labels, ts, vs in parse_result_series(res["result"]):
+        for labels, ts, vs, hs in parse_result_samples(res["result"]):
             keep = (ts >= lo_ms) & (ts <= hi_ms)
-            parts.setdefault(labels, []).append((ts[keep], vs[keep]))
+            parts.setdefault(labels, []).append((ts[keep], vs[keep], None if hs is None else hs[keep]))
     for labels, chunks in parts.items():
-        store.add(labels, np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
+        ts, vs = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+        if all(c[2] is None for c in chunks):
+            store.add(labels, ts, vs)
+            continue
+        hs = np.concatenate([np.full(c[0].size, None, object) if c[2] is None else c[2] for c in chunks])
+        store.add(labels, ts, vs, hs)
     return store
 
 

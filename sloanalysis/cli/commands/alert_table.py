@@ -4,6 +4,9 @@ For error rates of 100 %, 10 %, 1 % and 0.1 %: detection time (and its worst cas
 one evaluation interval later), budget consumed at detection, reset time and the largest burn
 rate that never alerts, computed analytically (:mod:`sloanalysis.slo.workbook`).
 
+``--style sloth|pyrra`` takes the burn-rate windows, factors and ``for`` of that tool's rules
+(:func:`sloanalysis.slo.rulegen.style_windows`) instead of the native ones.
+
 ``--simulate`` adds measured values beside the analytic ones: step incidents run through the real
 rule evaluation (:func:`sloanalysis.slo.workbook.step_incident_simulator`).
 """
@@ -16,6 +19,7 @@ import sys
 from sloanalysis.durations import format_duration_human, parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import FORMATS, fmt_number, fmt_percent, render
+from sloanalysis.slo.rulegen import STYLES, style_windows
 from sloanalysis.slo.workbook import ERROR_RATES, alert_table, step_incident_simulator
 
 NAME = "alert-table"
@@ -66,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--period", default="30d", metavar="DUR", help="SLO period (default 30d)")
     parser.add_argument(
+        "--style",
+        choices=STYLES,
+        default="native",
+        help="burn-rate windows and factors of these rules: native (default), sloth or pyrra",
+    )
+    parser.add_argument(
         "--error-rates",
         default=",".join(f"{e:g}" for e in ERROR_RATES),
         metavar="LIST",
@@ -101,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 < e <= 1.0:
             raise UserError(f"--error-rates: each must lie in (0, 1], got {part}")
         rates.append(e)
+    windows = style_windows(period, args.style)
     simulate = None
     if args.simulate:
         if scrape <= 0 or evaluation <= 0:
@@ -115,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         scrape_interval_ms=scrape,
         evaluation_interval_ms=evaluation,
         simulate=simulate,
+        windows=windows,
     )
     formatters = {
         "error_rate": lambda x: fmt_percent(x),

@@ -155,7 +155,7 @@ def budget_sli(args: argparse.Namespace) -> BudgetSLI:
     """``--slos``/``--slo`` as the budget measure (default: availability 99.9 % / 30 d)."""
     if not args.slos:
         return DEFAULT_SLI
-    from sloanalysis.slo.spec import load_slos
+    from sloanalysis.slo.formats import load_slos
 
     return budget_sli_from_slos(load_slos(args.slos), args.slo, where=args.slos)
 

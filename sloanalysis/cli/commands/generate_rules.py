@@ -1,6 +1,8 @@
 """``sloanalysis generate-rules SLOS``: recording rules and MWMB burn-rate alerts for SLO files.
 
-Windows and burn factors follow each SLO's period (see :mod:`sloanalysis.slo.rulegen`). The output
+``--style sloth|pyrra|native`` picks whose rules to write for any input; by default a Sloth spec
+gets Sloth's rules, a Pyrra spec Pyrra's, the project's format and OpenSLO the native style
+(windows and burn factors following each SLO's period, see :mod:`sloanalysis.slo.rulegen`). The output
 passes ``promtool check rules``; with ``--out`` it is written to a temporary file and renamed,
 so a failed run leaves nothing half-written.
 """
@@ -13,8 +15,8 @@ import sys
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
 from sloanalysis.files import atomic_write_text
-from sloanalysis.slo.rulegen import dump_rules, generate_rules
-from sloanalysis.slo.spec import load_slo_files
+from sloanalysis.slo.formats import load_slo_files
+from sloanalysis.slo.rulegen import STYLES, dump_rules, generate_rules
 
 NAME = "generate-rules"
 HELP = "Generate Prometheus recording rules and multi-window multi-burn-rate alerts from SLO files."
@@ -22,7 +24,16 @@ HELP = "Generate Prometheus recording rules and multi-window multi-burn-rate ale
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "slos", nargs="+", metavar="SLOS", help="SLO files (sloanalysis/v1, Sloth prometheus/v1, OpenSLO v1)"
+        "slos",
+        nargs="+",
+        metavar="SLOS",
+        help="SLO files (sloanalysis/v1; Sloth prometheus/v1, Kubernetes, OpenSLO v1alpha; Pyrra; OpenSLO)",
+    )
+    parser.add_argument(
+        "--style",
+        choices=STYLES,
+        default=None,
+        help="whose rules to write (default: Sloth's for Sloth specs, Pyrra's for Pyrra's, else native)",
     )
     parser.add_argument("--out", metavar="FILE", help="write the rules here (atomically) instead of stdout")
     parser.add_argument(
@@ -55,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if min_long <= 0 or min_short <= 0 or period <= 0:
         raise UserError("--min-long-window, --min-short-window and --default-period must be positive")
     slos = load_slo_files(args.slos, period)
-    rules = generate_rules(slos, min_long_ms=min_long, min_short_ms=min_short)
+    rules = generate_rules(slos, min_long_ms=min_long, min_short_ms=min_short, style=args.style)
     text = dump_rules(rules, args.format, source=", ".join(args.slos))
     for warning in rules.warnings:
         print(f"sloanalysis generate-rules: warning: {warning}", file=sys.stderr)

@@ -6,6 +6,14 @@ metric's, is: ``query: warning: up{job="x"} matches no series between A and B; "
 from C to D`` (or ``no series named "up" exists``). With --prometheus that costs one request per
 selector, and three more per selector without data
 (:func:`sloanalysis.query.selectors_without_data`).
+
+Native-histogram samples (Prometheus 3) get a ``histogram`` column after ``value`` (whose value is
+empty/NaN/null there): in the table Prometheus's own text, ``{count:4, sum:5, (0.5,1]:1, (1,2]:3}``;
+in CSV the API's JSON object as text; in JSON the API's object itself,
+``{"count": "4", "sum": "5", "buckets": [[0, "0.5", "1", "1"], ...]}``
+(:mod:`sloanalysis.api_json`). ``--format api`` prints the ``data`` object of Prometheus's HTTP API
+(``{"resultType": "vector", "result": [{"metric": {...}, "value": [t, "v"]}, ...]}``, with
+``histogram``/``histograms`` for native histograms).
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from sloanalysis.api_json import api_data, histogram_text, histogram_to_api
 from sloanalysis.cli.app import add_timeout_argument
 from sloanalysis.errors import UserError
+from sloanalysis.nativehist import FloatHistogram
 from sloanalysis.query import (
     MAX_EMBEDDED_STEPS,
     Backend,
@@ -62,7 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--at", metavar="TIME", help="evaluate once, as an instant query at TIME (as --start)"
     )
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "api"),
+        default="table",
+        help="output format (api: the data object of Prometheus's HTTP API)",
+    )
     add_timeout_argument(parser)
     parser.add_argument(
         "--prometheus2", action="store_true", help="embedded engine: Prometheus 2.x range boundaries"
@@ -87,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         with PrometheusBackend(args.prometheus, timeout=args.timeout) as prom:
             now = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
             frame, span = _evaluate(prom, expr, args, first_ms=None, last_ms=now)
-            _print(frame, args.format)
+            _print(frame, args.format, instant=args.at is not None)
             _warn_empty_selectors(prom, expr, span)
         return 0
     else:
@@ -107,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         embedded = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2, max_steps=args.max_steps)
         backend = embedded
         frame, evaluated = _evaluate(backend, expr, args, first_ms=span[0], last_ms=span[1])
-        _print(frame, args.format)
+        _print(frame, args.format, instant=args.at is not None)
         _warn_empty_selectors(embedded, expr, evaluated)
     return 0
 
@@ -162,8 +177,24 @@ def _evaluate(
     return backend.query_range(expr, start, end, step), (start, end)
 
 
-def _print(frame: pd.DataFrame, fmt: str) -> None:
+def _histogram_cell(h: FloatHistogram | None, fmt: str) -> object:
+    if h is None:
+        return None if fmt == "json" else ""
+    if fmt == "json":
+        return histogram_to_api(h)
+    if fmt == "csv":
+        return json.dumps(histogram_to_api(h), separators=(",", ":"))
+    return histogram_text(h)
+
+
+def _print(frame: pd.DataFrame, fmt: str, *, instant: bool = False) -> None:
+    if fmt == "api":
+        print(json.dumps(api_data(frame, instant=instant), allow_nan=False))
+        return
     out = frame.copy()
+    if "histogram" in out.columns:
+        cells = [_histogram_cell(h, fmt) for h in out["histogram"]]
+        out["histogram"] = pd.Series(cells, index=out.index, dtype=object)
     stamps = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     out["timestamp"] = stamps.str.replace(r"\.?0+Z$", "Z", regex=True)  # 12:00:00Z, 12:00:00.5Z
     if fmt == "csv":

@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--incidents", metavar="CSV", help="ground-truth incidents (default: the run's own)")
     parser.add_argument(
+        "--validation",
+        metavar="PATH",
+        help="a `tronsim validate-alerts` output (validation.json or its directory) for the alert page",
+    )
+    parser.add_argument(
         "--min-recall", type=float, default=0.5, help="gate: minimum recall per alert (default 0.5)"
     )
     parser.add_argument(
@@ -98,6 +103,17 @@ def _default_path(value: str | None, default: str, run: str | None) -> str | Non
     return str(root / default) if root is not None and (root / default).exists() else None
 
 
+def _validation_path(value: str | None) -> str | None:
+    """The validation.json of ``--validation`` (the file or its directory), checked to exist."""
+    if not value:
+        return None
+    path = Path(value)
+    doc = path / "validation.json" if path.is_dir() else path
+    if not doc.is_file():
+        raise UserError(f"--validation {value}: no such file (expected validation.json or its directory)")
+    return str(doc)
+
+
 def inputs_from_args(args: argparse.Namespace) -> Inputs:
     """The report's inputs from the arguments: checked, with the project's files as defaults for
     a run directory only."""
@@ -119,6 +135,7 @@ def inputs_from_args(args: argparse.Namespace) -> Inputs:
         dashboard=_default_path(args.dashboard, DEFAULT_DASHBOARD, args.run),
         incidents=args.incidents,
         timeout_s=args.timeout,
+        validation=_validation_path(args.validation),
     )
 
 

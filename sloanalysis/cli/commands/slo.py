@@ -1,9 +1,11 @@
 """``sloanalysis slo SLOS --run DIR | --prometheus URL``: the SLO table.
 
 For every SLO (:func:`sloanalysis.slo.status.slo_status`): objective, the window evaluated (the
-period, or less when the data or --start begin later), the SLI, met or not, error budget remaining
+period, or less when the data or --start begin later; for a calendar SLO the current calendar
+period from its start, named in the period column), the SLI, met or not, error budget remaining
 (ratio and events or minutes), the current burn rate (last hour) and the time to exhaustion at that
-rate, the coverage (share of the window's steps with SLI data) and the state (met, missed, no
+rate (for a calendar SLO at most until its period ends, where the budget resets: "not before the
+period ends"), the coverage (share of the window's steps with SLI data) and the state (met, missed, no
 data, low coverage: :mod:`sloanalysis.slo.status` documents them).
 
 No data is never success. An SLO in state ``no data`` or ``low coverage`` (coverage under
@@ -28,9 +30,10 @@ from sloanalysis.durations import format_duration_human, format_time_left, parse
 from sloanalysis.errors import UserError
 from sloanalysis.formatting import FORMATS, fmt_number, fmt_percent, render
 from sloanalysis.query import EmbeddedBackend, PrometheusBackend, parse_time
+from sloanalysis.report.wording import time_left
 from sloanalysis.slo.budget import QueryBackend
-from sloanalysis.slo.spec import load_slo_files
-from sloanalysis.slo.status import MIN_COVERAGE, SLOStatus, slo_status
+from sloanalysis.slo.formats import load_slo_files
+from sloanalysis.slo.status import MIN_COVERAGE, SLOStatus, evaluation_start, slo_status
 from sloanalysis.sources.rundir import load_run
 
 NAME = "slo"
@@ -117,7 +120,7 @@ def _or_no_data(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
 
 FORMATTERS: dict[str, Callable[[Any], str]] = {
     "objective": lambda x: fmt_percent(x, 6),
-    "period_ms": format_duration_human,
+    "period_ms": lambda x: x if isinstance(x, str) else format_duration_human(x),
     "window_ms": format_duration_human,
     "sli": _or_no_data(lambda x: fmt_percent(x, 6)),
     "coverage": _or_no_data(lambda x: fmt_percent(x, 4)),
@@ -125,7 +128,7 @@ FORMATTERS: dict[str, Callable[[Any], str]] = {
     "budget_remaining_ratio": _or_no_data(lambda x: fmt_percent(x, 4)),
     "budget_remaining": _or_no_data(str),
     "burn_rate_current": _or_no_data(fmt_number),
-    "time_to_exhaustion_ms": _or_no_data(format_time_left),
+    "time_to_exhaustion_ms": lambda x: x if isinstance(x, str) else _or_no_data(format_time_left)(x),
 }
 
 
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     statuses = []
     for slo in slos:
         earliest = start_arg if start_arg is not None else data_start
-        start = end - slo.period_ms if earliest is None else max(earliest, end - slo.period_ms)
+        start = evaluation_start(slo, end, earliest)  # a calendar SLO: its period's start
         if start >= end:
             raise UserError(f"--start must be before --end ({start} >= {end} ms)")
         statuses.append(slo_status(slo, backend, start, end, step, min_coverage=args.min_coverage))
@@ -153,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "table":
         for row in rows:
             row["budget_remaining"] = _amount(row)
+            if row.get("period_label"):  # a calendar SLO: the period by name
+                row["period_ms"] = row["period_label"]
+            row["time_to_exhaustion_ms"] = time_left(row)  # capped at a calendar period's end
         sys.stdout.write(render(rows, "table", columns=COLUMNS, headers=HEADERS, formatters=FORMATTERS))
     else:
         sys.stdout.write(render(rows, args.format))
