@@ -20,7 +20,8 @@ costs more than it saves there) and frames built from numpy arrays. Both sides g
 warm-up query; each query is timed ``--repeat`` times per side and the best time kept, the
 engine's for all queries first, then the server's (so neither pays for the other's leftovers). The
 script prints one row per query with both times and their ratio, checks that the answers are
-equal (1e-9 relative, NaN alike), and reports the engine's time per million output points.
+equal (1e-9 relative, NaN alike), and reports the total ratio, the geometric mean and the worst
+of the per-query ratios, and the engine's time per million output points.
 
 Evaluation steps start 7 s after the first sample, so Prometheus 2.42 (left-closed ranges) and the
 engine (3.x semantics) read the same samples.
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -100,10 +102,10 @@ def synthesise(days: int, seed: int = 1) -> SeriesStore:
             secs = np.cumsum(rng.random(n) * 6.0)
             add(f"{name}_sum", {"router_type": router, "status": status}, secs - secs[0])
     for op in ("get_balance", "broadcast", "get_transaction_info"):
-        les = ("0.1", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0", "+Inf")
-        cum = np.cumsum(np.cumsum(rng.poisson(0.5, (n, len(les))).astype(float), axis=0), axis=1)
+        net_les = ("0.1", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0", "+Inf")
+        cum = np.cumsum(np.cumsum(rng.poisson(0.5, (n, len(net_les))).astype(float), axis=0), axis=1)
         cum -= cum[0]
-        for i, le in enumerate(les):
+        for i, le in enumerate(net_les):
             add("tron_network_latency_seconds_bucket", {"operation": op, "le": le}, cum[:, i])
         for err in ("timeout", "node_unavailable", "server_busy"):
             add("tron_network_errors_total", {"operation": op, "error_type": err}, counter(0.05))
@@ -219,10 +221,10 @@ def main() -> int:
             # All engine timings first, then all server timings: a Go server keeps working (GC,
             # returning memory) for a while after a big query, which would land on the engine.
             engine_runs = [
-                best_of(args.repeat, lambda e=expr: engine.query_range(e, start, end, step)) for expr in exprs
+                best_of(args.repeat, partial(engine.query_range, expr, start, end, step)) for expr in exprs
             ]
             prom_runs = [
-                best_of(args.repeat, lambda e=expr: prom.query_range(e, start, end, step)) for expr in exprs
+                best_of(args.repeat, partial(prom.query_range, expr, start, end, step)) for expr in exprs
             ]
     print(f"\n{'expression':<72} {'points':>10} {'engine s':>9} {'prom s':>8} {'ratio':>6}  equal")
     for expr, (a, te), (b, tp) in zip(exprs, engine_runs, prom_runs, strict=True):

@@ -291,7 +291,8 @@ class EmbeddedBackend:
     """The embedded PromQL engine over a :class:`SeriesStore` (no server).
 
     ``prometheus2=True`` uses Prometheus 2.x range boundaries (left-closed), for comparisons with
-    2.x servers. Relative times are relative to the store's last sample.
+    2.x servers; ``delayed_name_removal=True`` is Prometheus 3's ``promql-delayed-name-removal``
+    feature. Relative times are relative to the store's last sample.
     """
 
     def __init__(
@@ -301,12 +302,15 @@ class EmbeddedBackend:
         prometheus2: bool = False,
         lookback_ms: int = 300_000,
         max_steps: int = MAX_EMBEDDED_STEPS,
+        delayed_name_removal: bool = False,
     ) -> None:
         from sloanalysis.promql import Engine
 
         self.store = store
         self.max_steps = max_steps
-        self.engine = Engine(store, lookback_ms=lookback_ms, prometheus2=prometheus2)
+        self.engine = Engine(
+            store, lookback_ms=lookback_ms, prometheus2=prometheus2, delayed_name_removal=delayed_name_removal
+        )
         span = store.time_range()
         self.data_end_ms: int | None = None if span is None else span[1]
 

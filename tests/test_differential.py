@@ -344,6 +344,22 @@ def test_regex_dot_and_newline_in_prometheus2_mode(servers: dict[str, Any], expr
     _run(servers, "v2-aligned", expr, minutes=10)
 
 
+# A one-to-one comparison whose left side has many series for the one on the right.
+FILTERED_MANY_TO_ONE = (
+    "rate(tron_network_errors_total[1m]) > on() count_over_time(tron_circuit_breaker_status[1m])"
+)
+
+
+def test_cardinality_errors_count_only_kept_pairs_in_prometheus2(servers: dict[str, Any]) -> None:
+    """Prometheus 2.42 counts one-to-one duplicates among the pairs a filter keeps, so a filter
+    that keeps at most one per step is no error (a case the property test below found); Prometheus 3
+    counts them before filtering (../shared/promqltest/operators.test, many_side/one_side)."""
+    _run(servers, "v2-aligned", FILTERED_MANY_TO_ONE, minutes=90)
+    engine, offset = servers["v3-offset"]
+    got = _answer(engine, FILTERED_MANY_TO_ONE, T0 + offset, T0 + offset + 90 * 60_000 - SCRAPE, SCRAPE)
+    assert isinstance(got, str) and "many-to-one matching must be explicit" in got, got
+
+
 def test_data_has_the_intended_shape(servers: dict[str, Any]) -> None:
     engine, _ = servers["v3-offset"]
     frame = engine.query_range(f"resets({REQ}[3h])", T0 + 3 * 3_600_000 - SCRAPE, T0 + 3 * 3_600_000, SCRAPE)

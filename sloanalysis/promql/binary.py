@@ -86,9 +86,12 @@ def vector_scalar(
     return_bool: bool,
     annots: Annotations | None = None,
     pos: str = "",
+    *,
+    delayed: bool = False,
 ) -> Vec:
+    """``delayed``: mark the rows whose name goes (delayed name removal) instead of dropping it."""
     if vec.hist is not None:
-        return _histogram_vector_scalar(op, vec, scalar, scalar_left, return_bool, annots, pos)
+        return _histogram_vector_scalar(op, vec, scalar, scalar_left, return_bool, annots, pos, delayed)
     s = scalar[None, :]
     lhs, rhs = (s, vec.values) if scalar_left else (vec.values, s)
     if op in COMPARISON:
@@ -102,10 +105,17 @@ def vector_scalar(
     else:
         values = np.broadcast_to(arith(op, lhs, rhs), vec.values.shape)
         present = vec.present
-    labels = vec.labels
-    if op in ARITHMETIC or return_bool:
-        labels = [drop_name(lab) for lab in labels]
-    return merge_same_labels(Vec(labels, np.array(values), present))
+    labels, drop = _drop_names(vec, op in ARITHMETIC or return_bool, delayed)
+    return merge_same_labels(Vec(labels, np.array(values), present, drop=drop))
+
+
+def _drop_names(vec: Vec, drops: bool, delayed: bool) -> tuple[list[Labels], np.ndarray | None]:
+    """Labels and delayed-removal marks of a result whose rows are ``vec``'s rows."""
+    if not drops:
+        return vec.labels, vec.drop
+    if delayed:
+        return vec.labels, np.ones(len(vec.labels), dtype=bool)
+    return [drop_name(lab) for lab in vec.labels], None
 
 
 def _histogram_vector_scalar(
@@ -116,15 +126,14 @@ def _histogram_vector_scalar(
     return_bool: bool,
     annots: Annotations | None,
     pos: str,
+    delayed: bool,
 ) -> Vec:
     """Floats as usual; each histogram point through :func:`histogram_cell` against the scalar."""
     hm = vec.hist_mask()
-    out = vector_scalar(op, vec.floats_only(), scalar, scalar_left, return_bool)
+    out = vector_scalar(op, vec.floats_only(), scalar, scalar_left, return_bool, delayed=delayed)
     if not hm.any():
         return out
-    labels = vec.labels
-    if op in ARITHMETIC or return_bool:
-        labels = [drop_name(lab) for lab in labels]
+    labels, drop = _drop_names(vec, op in ARITHMETIC or return_bool, delayed)
     values, present, hist = (
         np.zeros(vec.values.shape),
         np.zeros(vec.values.shape, dtype=bool),
@@ -144,7 +153,7 @@ def _histogram_vector_scalar(
                 values[i, t], hist[i, t] = np.nan, got
             else:
                 values[i, t] = got
-    hist_part = Vec(labels, values, present, hist=hist)
+    hist_part = Vec(labels, values, present, hist=hist, drop=drop)
     return merge_same_labels(_stack(out, hist_part))
 
 
@@ -158,7 +167,16 @@ def _stack(a: Vec, b: Vec) -> Vec:
         np.concatenate([a.values, b.values]),
         np.concatenate([a.present, b.present]),
         hist=np.concatenate([hist_a, hist_b]),
+        drop=_stack_drop(a, b),
     )
+
+
+def _stack_drop(a: Vec, b: Vec) -> np.ndarray | None:
+    """The delayed-removal marks of ``a``'s rows followed by ``b``'s (None when neither has any)."""
+    if a.drop is None and b.drop is None:
+        return None
+    parts = [v.drop if v.drop is not None else np.zeros(len(v.labels), dtype=bool) for v in (a, b)]
+    return np.concatenate(parts)
 
 
 def _type(h: FloatHistogram | None) -> str:
@@ -233,10 +251,10 @@ def set_operation(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
 
     if op == "and":
         present = np.array([lhs.present[i] & rhs_has(s) for i, s in enumerate(lsig)]).reshape(-1, t)
-        return Vec(list(lhs.labels), lhs.values, present, hist=lhs.hist)
+        return Vec(list(lhs.labels), lhs.values, present, hist=lhs.hist, drop=lhs.drop)
     if op == "unless":
         present = np.array([lhs.present[i] & ~rhs_has(s) for i, s in enumerate(lsig)]).reshape(-1, t)
-        return Vec(list(lhs.labels), lhs.values, present, hist=lhs.hist)
+        return Vec(list(lhs.labels), lhs.values, present, hist=lhs.hist, drop=lhs.drop)
     # or: all of lhs, plus rhs rows whose signature has no lhs sample at that step.
     lgroups = _group(lsig)
     rows_p = []
@@ -255,11 +273,12 @@ def set_operation(op: str, lhs: Vec, rhs: Vec, matching: Matching) -> Vec:
         np.concatenate([lhs.values, rhs.values]),
         np.concatenate([lhs.present, rp]),
         hist=hist,
+        drop=_stack_drop(lhs, rhs),
     )
     return merge_same_labels(out)
 
 
-def _result_labels(left: Labels, right: Labels, op: str, matching: Matching) -> Labels:
+def _result_labels(left: Labels, right: Labels, op: str, matching: Matching, delayed: bool) -> Labels:
     out = left
     if op in ARITHMETIC:
         out = drop_name(out)
@@ -267,7 +286,7 @@ def _result_labels(left: Labels, right: Labels, op: str, matching: Matching) -> 
         out = keep_labels(out, matching.labels) if matching.on else remove_labels(out, matching.labels)
     for name in matching.include:
         out = set_label(out, name, get_label(right, name))
-    if matching.return_bool:
+    if matching.return_bool and not delayed:
         out = drop_name(out)
     return out
 
@@ -278,12 +297,15 @@ def vector_vector(
     rhs: Vec,
     matching: Matching,
     *,
-    latest_first: bool = False,
+    prometheus2: bool = False,
     annots: Annotations | None = None,
     pos: str = "",
+    delayed: bool = False,
 ) -> Vec:
-    """``lhs op rhs`` with vector matching. ``latest_first``: a many-to-many error names the two
-    series as Prometheus 2.x does (the later in label order first; 3.x sorts them)."""
+    """``lhs op rhs`` with vector matching. ``prometheus2``: as Prometheus 2.x, a many-to-many error
+    names the two series the later in label order first (3.x sorts them), and cardinality errors
+    count only the pairs a filtering comparison keeps (3.x counts them before filtering). ``delayed``:
+    ``bool`` marks every row, no input mark carries over, arithmetic drops names at once (as upstream)."""
     t = lhs.values.shape[1]
     swapped = matching.card == "one-to-many"
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
@@ -298,7 +320,7 @@ def vector_vector(
             if both.any():
                 step = int(np.argmax(both))
                 dup = sorted(one.labels[r] for r in rows if one.present[r, step])[:2]
-                if latest_first:
+                if prometheus2:
                     dup.reverse()
                 raise PromQLError(
                     f"found duplicate series for the match group {labels_str(sig)} on the {side} "
@@ -307,16 +329,6 @@ def vector_vector(
                 )
     # Every (many-row, one-row) pair with equal signatures can produce a sample.
     pairs = [(i, j) for i, sig in enumerate(msig) for j in ogroups.get(sig, [])]
-    if matching.card == "one-to-one":
-        mgroups = _group(msig)
-        for sig, rows in mgroups.items():
-            if len(rows) > 1 and sig in ogroups:
-                one_any = one.present[ogroups[sig]].any(axis=0)
-                if ((many.present[rows].sum(axis=0) > 1) & one_any).any():
-                    raise PromQLError(
-                        "multiple matches for labels: many-to-one matching must be explicit "
-                        "(group_left/group_right)"
-                    )
     if not pairs:
         return Vec.empty(t)
     mi = np.array([p[0] for p in pairs])
@@ -324,14 +336,8 @@ def vector_vector(
     mv, ov = many.values[mi], one.values[oi]
     both = many.present[mi] & one.present[oi]
     lv, rv = (ov, mv) if swapped else (mv, ov)
-    labels = [_result_labels(many.labels[i], one.labels[j], op, matching) for i, j in pairs]
-    if matching.card != "one-to-one":
-        seen: dict[tuple[Labels, Labels], list[int]] = {}
-        for k, (i, _) in enumerate(pairs):
-            seen.setdefault((msig[i], labels[k]), []).append(k)
-        for rows in seen.values():
-            if len(rows) > 1 and (both[rows].sum(axis=0) > 1).any():
-                raise PromQLError("multiple matches for labels: grouping labels must ensure unique matches")
+    labels = [_result_labels(many.labels[i], one.labels[j], op, matching, delayed) for i, j in pairs]
+    drop = np.ones(len(labels), dtype=bool) if delayed and matching.return_bool else None
     if op in COMPARISON:
         keep = compare(op, lv, rv)
         if matching.return_bool:
@@ -341,14 +347,37 @@ def vector_vector(
     else:
         values, present = arith(op, lv, rv), both
     if many.hist is None and one.hist is None:
-        return merge_same_labels(Vec(labels, np.array(values), present))
+        _check_unique_matches(matching, [msig[i] for i, _ in pairs], labels, present if prometheus2 else both)
+        return merge_same_labels(Vec(labels, np.array(values), present, drop=drop))
     mh = many.hist[mi] if many.hist is not None else _hist_cells(both.shape)
     oh = one.hist[oi] if one.hist is not None else _hist_cells(both.shape)
     pair = _Pairs(lv, oh if swapped else mh, rv, mh if swapped else oh, both)
     values, present, hist = _histogram_pairs(
         op, pair, np.array(values, dtype=np.float64), present, matching, annots, pos
     )
-    return merge_same_labels(Vec(labels, values, present, hist=hist))
+    _check_unique_matches(matching, [msig[i] for i, _ in pairs], labels, present if prometheus2 else both)
+    return merge_same_labels(Vec(labels, values, present, hist=hist, drop=drop))
+
+
+def _check_unique_matches(
+    matching: Matching, sigs: list[Labels], labels: list[Labels], counted: np.ndarray
+) -> None:
+    """Prometheus's cardinality errors over the pairs ``counted`` at each step (2.x: those a
+    filtering comparison kept, so a filter leaving one match per signature is no error; 3.x: every
+    matched pair). One-to-one: two counted pairs with one signature; many-to-one: two with one
+    signature and one result label set."""
+    one_to_one = matching.card == "one-to-one"
+    groups: dict[object, list[int]] = {}
+    for k, sig in enumerate(sigs):
+        groups.setdefault(sig if one_to_one else (sig, labels[k]), []).append(k)
+    for rows in groups.values():
+        if len(rows) > 1 and (counted[rows].sum(axis=0) > 1).any():
+            if one_to_one:
+                raise PromQLError(
+                    "multiple matches for labels: many-to-one matching must be explicit "
+                    "(group_left/group_right)"
+                )
+            raise PromQLError("multiple matches for labels: grouping labels must ensure unique matches")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Prometheus evaluates a range query step by step; here each node computes its whole (n, T)
 result with numpy, then the parent combines them. Semantics follow Prometheus 3.x: 5-minute
-lookback, stale markers end series, left-open range windows, immediate metric-name removal.
+lookback, stale markers end series, left-open range windows, metric-name removal at once
+(or, as an option, delayed to the end).
 Native-histogram samples ride along in an object array (``Vec.hist``) that stays None for float
 data, so float queries take exactly the numpy paths they took before; ``nativefuncs`` handles
 the series and cells that hold histograms.
@@ -48,6 +49,7 @@ from sloanalysis.promql.values import (
     hist_cells,
     is_histogram,
     merge_same_labels,
+    remove_marked_names,
 )
 from sloanalysis.promql.walk import duration_ms
 from sloanalysis.store import METRIC_NAME, Labels, SeriesStore, is_stale
@@ -92,6 +94,8 @@ class _Context:
     bad_strings: dict[str, str]
     annots: Annotations = field(default_factory=Annotations)
     selections: dict[str, list[Any]] = field(default_factory=dict)
+    # Delayed name removal: mark rows (``Vec.drop``) and drop ``__name__`` at the end.
+    delayed_names: bool = False
 
     def pos(self, node: Any) -> str:
         """Position of a node, as Prometheus appends it to annotations (best effort)."""
@@ -241,18 +245,22 @@ class _Evaluator:
             raise PromQLError("subquery is only allowed on instant vector")
         labels, tss, vals = [], [], []
         hists: list[np.ndarray | None] = []
+        marks: list[bool] = []
         for i, lab in enumerate(value.labels):
             mask = value.present[i]
             if mask.any():
+                marks.append(value.drop is not None and bool(value.drop[i]))
                 labels.append(lab)
                 tss.append(grid[mask])
                 vals.append(value.values[i][mask])
                 row = None if value.hist is None else value.hist[i][mask]
                 hists.append(row if row is not None and is_histogram(row).any() else None)
         any_hist = any(h is not None for h in hists)
+        # Only a query's own result reads the marks: like Prometheus, a range function over the
+        # subquery decides the name afresh.
         return RangeVec(
             labels, tss, vals, start, end, rng, self.ctx.prometheus2, source=node,
-            histograms=hists if any_hist else None,
+            histograms=hists if any_hist else None, drop=np.array(marks, dtype=bool) if any(marks) else None,
         )  # fmt: skip
 
     def _negate(self, v: Value) -> Value:
@@ -260,10 +268,17 @@ class _Evaluator:
             return Scalar(-v.values)
         if isinstance(v, Vec):
             hist = None if v.hist is None else nativefuncs.scale_cells(v.hist, -1.0)
-            return merge_same_labels(
-                Vec([drop_name(lab) for lab in v.labels], -v.values, v.present, hist=hist)
+            return self._names_dropped(
+                v, Vec([drop_name(lab) for lab in v.labels], -v.values, v.present, hist=hist)
             )
         raise PromQLError("unary expression only allowed on expressions of type scalar or instant vector")
+
+    def _names_dropped(self, src: Vec, out: Vec) -> Vec:
+        """``out`` holds ``src``'s rows with ``__name__`` dropped: rows that now share labels merge,
+        or, with delayed name removal, the rows keep their names and are marked instead."""
+        if not self.ctx.delayed_names:
+            return merge_same_labels(out)
+        return dataclass_replace(out, labels=src.labels, drop=np.ones(len(src.labels), dtype=bool))
 
     # -- functions --------------------------------------------------------------------
     def _call(self, node: Any) -> Value:
@@ -282,7 +297,8 @@ class _Evaluator:
         if simple is not None:
             return simple
         if name in functions.MATH:
-            return merge_same_labels(functions.apply_math(name, self.vector(args[0]).floats_only()))
+            v = self.vector(args[0]).floats_only()
+            return self._names_dropped(v, functions.apply_math(name, v))
         if name in functions.DATE_FUNCTIONS:
             if not args:
                 return Vec(
@@ -290,7 +306,7 @@ class _Evaluator:
                 )
             v = self.vector(args[0]).floats_only()
             vals = functions.date_part(name, v.values)
-            return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], vals, v.present))
+            return self._names_dropped(v, Vec([drop_name(lab) for lab in v.labels], vals, v.present))
         return self._vector_function(name, args)
 
     def _scalar_function(self, name: str, args: list[Any]) -> Value | None:
@@ -348,10 +364,11 @@ class _Evaluator:
                 vals = v.sample_ts / 1000.0
             else:
                 vals = np.broadcast_to(self.steps / 1000.0, v.values.shape).copy()
-            return merge_same_labels(Vec([drop_name(lab) for lab in v.labels], vals, v.present))
+            return self._names_dropped(v, Vec([drop_name(lab) for lab in v.labels], vals, v.present))
         if name == "round":
             nearest = self.scalar(args[1]) if len(args) > 1 else np.ones(self.n)
-            return merge_same_labels(functions.round_to(self.vector(args[0]).floats_only(), nearest))
+            v = self.vector(args[0]).floats_only()
+            return self._names_dropped(v, functions.round_to(v, nearest))
         if name in ("clamp", "clamp_min", "clamp_max"):
             v = self.vector(args[0]).floats_only()
             inf = np.full(self.n, np.inf)
@@ -361,7 +378,7 @@ class _Evaluator:
                 lo, hi = self.scalar(args[1]), inf
             else:
                 lo, hi = -inf, self.scalar(args[1])
-            return merge_same_labels(functions.clamp(v, lo, hi))
+            return self._names_dropped(v, functions.clamp(v, lo, hi))
         if name in ("sort", "sort_desc", "sort_by_label", "sort_by_label_desc"):
             v = self.vector(args[0])
             if name in ("sort", "sort_desc"):
@@ -471,7 +488,7 @@ class _Evaluator:
                 dense[len(labels)] = d
             if name in ("rate", "increase") and not is_histogram(c[p]).all():
                 self._counter_name_info(rv.labels[i], arg)
-            labels.append(rv.labels[i] if name in _KEEP_NAME_RANGE else drop_name(rv.labels[i]))
+            labels.append(self._range_label(name, rv.labels[i]))
             vals.append(v)
             pres.append(p)
             cells.append(c)
@@ -482,7 +499,9 @@ class _Evaluator:
             parts.append(Vec(labels, np.array(vals), np.array(pres), hist=hist, dense=dense or None))
         out = nativefuncs.stack(*parts)
         check_unique_series(out.labels)
-        return out if out.labels else Vec.empty(self.n)
+        if not out.labels:
+            return Vec.empty(self.n)
+        return dataclass_replace(out, drop=self._range_drop(name, len(out.labels)))
 
     def _float_range_function(self, name: str, rv: RangeVec, params: list[np.ndarray], arg: Any) -> Vec:
         if name in rangebatch.BATCHED:
@@ -508,13 +527,13 @@ class _Evaluator:
                 continue
             if name in ("rate", "increase"):
                 self._counter_name_info(lab, arg)
-            labels.append(lab if name in _KEEP_NAME_RANGE else drop_name(lab))
+            labels.append(self._range_label(name, lab))
             vals.append(out)
             pres.append(p)
         check_unique_series(labels)
         if not labels:
             return Vec.empty(self.n)
-        return Vec(labels, np.array(vals), np.array(pres))
+        return Vec(labels, np.array(vals), np.array(pres), drop=self._range_drop(name, len(labels)))
 
     def _batched_range_function(self, name: str, rv: RangeVec, arg: Any) -> Vec:
         """Series sharing sample times are evaluated together (see ``rangebatch``)."""
@@ -546,11 +565,22 @@ class _Evaluator:
             lab = rv.labels[i]
             if name in ("rate", "increase"):
                 self._counter_name_info(lab, arg)
-            labels.append(lab if name in _KEEP_NAME_RANGE else drop_name(lab))
+            labels.append(self._range_label(name, lab))
         check_unique_series(labels)
+        drop = self._range_drop(name, len(labels))
         if keep.size == n:
-            return Vec(labels, vals, pres)
-        return Vec(labels, vals[keep], pres[keep])
+            return Vec(labels, vals, pres, drop=drop)
+        return Vec(labels, vals[keep], pres[keep], drop=drop)
+
+    def _range_label(self, name: str, labels: Labels) -> Labels:
+        """A range function's output labels: the name goes, unless kept or its removal delayed."""
+        return labels if name in _KEEP_NAME_RANGE or self.ctx.delayed_names else drop_name(labels)
+
+    def _range_drop(self, name: str, n_rows: int) -> np.ndarray | None:
+        """Delayed name removal's marks for a range function's ``n_rows`` output rows."""
+        if not self.ctx.delayed_names or name in _KEEP_NAME_RANGE:
+            return None
+        return np.ones(n_rows, dtype=bool)
 
     def _counter_name_info(self, labels: Any, arg: Any) -> None:
         metric = get_label(labels, METRIC_NAME)
@@ -611,6 +641,8 @@ class _Evaluator:
             out, order = agg.select_k(
                 op, vec, grouping, without, param, self.ctx.annots, self.ctx.pos(node.param)
             )
+            if vec.drop is not None:  # the selected rows keep their marks
+                out = dataclass_replace(out, drop=vec.drop)
             if self.n == 1:
                 return out.take(order)
             keep = out.present.any(axis=1)
@@ -624,8 +656,10 @@ class _Evaluator:
                 )
         vec = inner
         if vec.hist is not None and op in ("sum", "avg"):
-            return nativefuncs.sum_avg(op, vec, grouping, without, self.ctx.annots, self.ctx.pos(node))
-        return agg.aggregate(op, vec, grouping, without, param, Annotations())
+            out = nativefuncs.sum_avg(op, vec, grouping, without, self.ctx.annots, self.ctx.pos(node))
+        else:
+            out = agg.aggregate(op, vec, grouping, without, param, Annotations())
+        return _group_marks(vec, out, grouping, without)
 
     # -- binary -----------------------------------------------------------------------
     def _binary(self, node: Any) -> Value:
@@ -636,10 +670,11 @@ class _Evaluator:
         if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
             return Scalar(binary.scalar_scalar(op, lhs.values, rhs.values))
         annots, pos = self.ctx.annots, self.ctx.pos(node)
+        delayed = self.ctx.delayed_names
         if isinstance(lhs, Vec) and isinstance(rhs, Scalar):
-            return binary.vector_scalar(op, lhs, rhs.values, False, return_bool, annots, pos)
+            return binary.vector_scalar(op, lhs, rhs.values, False, return_bool, annots, pos, delayed=delayed)
         if isinstance(lhs, Scalar) and isinstance(rhs, Vec):
-            return binary.vector_scalar(op, rhs, lhs.values, True, return_bool, annots, pos)
+            return binary.vector_scalar(op, rhs, lhs.values, True, return_bool, annots, pos, delayed=delayed)
         if not (isinstance(lhs, Vec) and isinstance(rhs, Vec)):
             raise PromQLError("binary expression must contain only scalar and instant vector types")
         card = "many-to-many" if op in binary.SET_OPS else "one-to-one"
@@ -654,8 +689,33 @@ class _Evaluator:
         if op in binary.SET_OPS:
             return binary.set_operation(op, lhs, rhs, matching)
         return binary.vector_vector(
-            op, lhs, rhs, matching, latest_first=self.ctx.prometheus2, annots=annots, pos=pos
+            op, lhs, rhs, matching, prometheus2=self.ctx.prometheus2, annots=annots, pos=pos, delayed=delayed
         )
+
+
+def _group_marks(inner: Vec, out: Vec, grouping: list[str], without: bool) -> Vec:
+    """Delayed name removal through an aggregation: a group keeps ``__name__`` only when grouped
+    ``by`` it, and then its name goes if any member's was to go (Prometheus ORs the members)."""
+    if inner.drop is None or without or METRIC_NAME not in grouping:
+        return out
+    marked: dict[Labels, bool] = {}
+    for lab, d in zip(inner.labels, inner.drop.tolist(), strict=True):
+        key = agg.group_labels(lab, grouping, without)
+        marked[key] = marked.get(key, False) or d
+    return dataclass_replace(out, drop=np.array([marked.get(lab, False) for lab in out.labels], dtype=bool))
+
+
+def _remove_marked_names(value: Value) -> Value:
+    """The end of delayed name removal (see :class:`Engine`); a no-op when nothing is marked."""
+    if isinstance(value, Vec):
+        return remove_marked_names(value)
+    if isinstance(value, RangeVec) and value.drop is not None:
+        labels = [
+            drop_name(lab) if d else lab for lab, d in zip(value.labels, value.drop.tolist(), strict=True)
+        ]
+        check_unique_series(labels)
+        return dataclass_replace(value, labels=labels, drop=None)
+    return value
 
 
 class Engine:
@@ -664,12 +724,25 @@ class Engine:
     ``prometheus2=True`` mimics Prometheus 2.x where it differs in data selection: range
     windows and the lookback window include their left edge, and ``rate``-style
     extrapolation applies its counter zero-point clamp before the gap threshold.
+
+    ``delayed_name_removal=True`` is Prometheus 3's ``promql-delayed-name-removal`` feature (off by
+    default there and here): functions and operators mark the rows whose ``__name__`` goes and the
+    names are dropped once, at the end, so ``label_replace`` can still read or keep them and
+    ``sum by (env) (rate(...))`` over several metrics does not collide midway.
     """
 
-    def __init__(self, store: SeriesStore, lookback_ms: int = 300_000, prometheus2: bool = False) -> None:
+    def __init__(
+        self,
+        store: SeriesStore,
+        lookback_ms: int = 300_000,
+        prometheus2: bool = False,
+        *,
+        delayed_name_removal: bool = False,
+    ) -> None:
         self.store = store
         self.lookback_ms = int(lookback_ms)
         self.prometheus2 = bool(prometheus2)
+        self.delayed_name_removal = bool(delayed_name_removal)
         self._trees: dict[str, Any] = {}
 
     def parse(self, expr: str) -> Any:
@@ -693,13 +766,14 @@ class Engine:
             step,
             at_modifiers(text, tree),
             invalid_utf8_literals(text),
+            delayed_names=self.delayed_name_removal,
         )
 
     def instant(self, expr: str, at_ms: int) -> QueryResult:
         tree = self.parse(expr)
         ctx = self._context(expr, tree, int(at_ms), int(at_ms), 0)
         steps = np.array([int(at_ms)], dtype=np.int64)
-        value = _Evaluator(ctx, steps).eval(tree)
+        value = _remove_marked_names(_Evaluator(ctx, steps).eval(tree))
         warns, infos = ctx.annots.warnings, ctx.annots.infos
         if isinstance(value, String):
             return QueryResult(
@@ -758,7 +832,7 @@ class Engine:
         tree = self.parse(expr)
         ctx = self._context(expr, tree, int(start_ms), int(end_ms), int(step_ms))
         steps = np.arange(int(start_ms), int(end_ms) + 1, int(step_ms), dtype=np.int64)
-        value = _Evaluator(ctx, steps).eval(tree)
+        value = _remove_marked_names(_Evaluator(ctx, steps).eval(tree))
         warns, infos = ctx.annots.warnings, ctx.annots.infos
         if isinstance(value, Scalar):
             return QueryResult(

@@ -150,10 +150,14 @@ def label_replace(vec: Vec, dst: str, repl: str, src: str, regex: str, *, promet
         raise PromQLError(f"invalid destination label name in label_replace(): {dst}")
     expand = _go_template(repl)
     labels: list[Labels] = []
-    for lab in vec.labels:
+    # A match that writes __name__ keeps the name a delayed removal would have dropped.
+    drop = None if vec.drop is None else vec.drop.copy()
+    for i, lab in enumerate(vec.labels):
         m = pattern.match(get_label(lab, src))
         labels.append(set_label(lab, dst, expand(m)) if m else lab)
-    return Vec(labels, vec.values, vec.present, hist=vec.hist)
+        if m and drop is not None and dst == METRIC_NAME:
+            drop[i] = False
+    return Vec(labels, vec.values, vec.present, hist=vec.hist, drop=drop)
 
 
 def label_join(vec: Vec, dst: str, sep: str, srcs: list[str]) -> Vec:
@@ -163,7 +167,8 @@ def label_join(vec: Vec, dst: str, sep: str, srcs: list[str]) -> Vec:
     if not _valid_label_name(dst):
         raise PromQLError(f"invalid destination label name in label_join(): {dst}")
     labels = [set_label(lab, dst, sep.join(get_label(lab, s) for s in srcs)) for lab in vec.labels]
-    return Vec(labels, vec.values, vec.present, hist=vec.hist)
+    drop = None if vec.drop is None or dst == METRIC_NAME else vec.drop
+    return Vec(labels, vec.values, vec.present, hist=vec.hist, drop=drop)
 
 
 # -- sorting (only meaningful for instant queries) -----------------------------------------

@@ -441,7 +441,7 @@ def _series_points(res: QueryResult, i: int) -> tuple[np.ndarray, np.ndarray, np
     """(timestamps, values, histograms or None) of result series ``i``."""
     if res.raw is not None:
         ts, vals = res.raw[i]
-        return ts, vals, None
+        return ts, vals, None if res.raw_histograms is None else res.raw_histograms[i]
     mask = res.present[i]
     hists = res.histograms[i][mask] if res.histograms is not None else None
     return res.steps[mask], res.values[i][mask], hists
@@ -542,7 +542,9 @@ def run_script(text: str, lookback_ms: int = 300_000) -> list[CaseResult]:
             except Exception as exc:  # a loader bug: still one line naming where, not a traceback
                 raise DataError(f"line {cmd.line}: internal error: {type(exc).__name__}: {exc}") from None
         else:
-            results.append(run_eval(cmd, Engine(state.store, lookback_ms=lookback_ms), state))
+            # Upstream's test harness runs its engine with delayed name removal on.
+            engine = Engine(state.store, lookback_ms=lookback_ms, delayed_name_removal=True)
+            results.append(run_eval(cmd, engine, state))
     return results
 
 

@@ -384,7 +384,7 @@ def delta(w: Window, prometheus2: bool = False) -> Result:
 
 def instant_change(v1: np.ndarray, v0: np.ndarray, dt: np.ndarray, is_rate: bool) -> np.ndarray:
     """``irate``/``idelta`` of the last two samples; ``dt`` (ms) may broadcast against values."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         res = v1 - v0
         if is_rate:
             res = np.where(v1 < v0, v1, res) / (dt / 1000.0)
@@ -440,7 +440,8 @@ def deriv(w: Window) -> Result:
 
 def predict_linear(w: Window) -> Result:
     slope, intercept = _regression(w, w.step_t)
-    return slope * w.params[0] + intercept, w.count >= 2
+    with np.errstate(invalid="ignore", over="ignore"):  # Inf slopes: as Go's float arithmetic
+        return slope * w.params[0] + intercept, w.count >= 2
 
 
 def double_exponential_smoothing(w: Window) -> Result:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sloanalysis.promql.parse import PromQLError
+from sloanalysis.promql.rangebatch import window_bounds
 from sloanalysis.store import METRIC_NAME, Labels
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ class Vec:
     # index: a fast path for the operations that read it; everything else reads ``hist``. Any
     # new Vec leaves it out unless the operation keeps it true.
     dense: dict[int, DenseRow] | None = None
+    # Delayed name removal (an engine option): per row, whether ``__name__`` goes at the end of
+    # the evaluation. None (always, with the option off) when no row is marked.
+    drop: np.ndarray | None = None
 
     def hist_mask(self) -> np.ndarray:
         """(n, T) bool: which present points are native histograms."""
@@ -48,7 +52,8 @@ class Vec:
         """The float points only: histogram points become absent (functions that ignore them)."""
         if self.hist is None:
             return self
-        return Vec(self.labels, self.values, self.present & ~is_histogram(self.hist), self.sample_ts)
+        present = self.present & ~is_histogram(self.hist)
+        return Vec(self.labels, self.values, present, self.sample_ts, drop=self.drop)
 
     @staticmethod
     def empty(n_steps: int) -> Vec:
@@ -64,6 +69,7 @@ class Vec:
             self.present[idx],
             None if self.sample_ts is None else self.sample_ts[idx],
             None if self.hist is None else self.hist[idx],
+            drop=None if self.drop is None else self.drop[idx],
         )
 
 
@@ -98,13 +104,12 @@ class RangeVec:
     # Per series: a source of the histograms above as one dense row (``densehist.cached``), when
     # the selector kept the store's samples as they are.
     dense_sources: list[Callable[[], DenseRow | None] | None] | None = None
+    # Per series, delayed name removal's mark (see ``Vec.drop``), for a subquery's rows.
+    drop: np.ndarray | None = None
 
     def bounds(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-step slice bounds ``lo, hi`` of series ``i`` within its sample arrays."""
-        ts = self.timestamps[i]
-        lo = np.searchsorted(ts, self.start, side="left" if self.left_closed else "right")
-        hi = np.searchsorted(ts, self.end, side="right")
-        return lo, np.maximum(hi, lo)
+        return window_bounds(self.timestamps[i], self.start, self.end, self.left_closed)
 
 
 Value = Vec | Scalar | String | RangeVec
@@ -195,7 +200,7 @@ def merge_same_labels(vec: Vec) -> Vec:
     groups: dict[Labels, list[int]] = {}
     for i, lab in enumerate(vec.labels):
         groups.setdefault(lab, []).append(i)
-    labels, vals, pres, hists = [], [], [], []
+    labels, vals, pres, hists, drops = [], [], [], [], []
     for lab, rows in groups.items():
         p = vec.present[rows]
         if bool((p.sum(axis=0) > 1).any()):
@@ -210,9 +215,21 @@ def merge_same_labels(vec: Vec) -> Vec:
         vals.append(v)
         pres.append(p.any(axis=0))
         hists.append(h)
+        drops.append(vec.drop is not None and bool(vec.drop[rows].any()))
     n = len(labels)
     hist = None if vec.hist is None else np.array(hists, dtype=object).reshape(n, -1)
-    return Vec(labels, np.array(vals).reshape(n, -1), np.array(pres).reshape(n, -1), hist=hist)
+    drop = None if vec.drop is None else np.array(drops, dtype=bool)
+    return Vec(labels, np.array(vals).reshape(n, -1), np.array(pres).reshape(n, -1), hist=hist, drop=drop)
+
+
+def remove_marked_names(vec: Vec) -> Vec:
+    """The end of delayed name removal: marked rows lose ``__name__``; rows that now share a
+    label set merge where their steps do not overlap (Prometheus's duplicate error where they do)."""
+    if vec.drop is None:
+        return vec
+    labels = [drop_name(lab) if d else lab for lab, d in zip(vec.labels, vec.drop.tolist(), strict=True)]
+    out = Vec(labels, vec.values, vec.present, vec.sample_ts, vec.hist)
+    return merge_same_labels(out)
 
 
 def check_unique_series(labels: list[Labels]) -> None:

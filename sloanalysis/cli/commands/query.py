@@ -83,6 +83,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prometheus2", action="store_true", help="embedded engine: Prometheus 2.x range boundaries"
     )
     parser.add_argument(
+        "--enable-feature",
+        action="append",
+        choices=("promql-delayed-name-removal",),
+        default=[],
+        metavar="NAME",
+        help="embedded engine: a Prometheus 3 feature flag (promql-delayed-name-removal: keep __name__ "
+        "until the end of the evaluation, so label_replace and `by (__name__)` can use it)",
+    )
+    parser.add_argument(
         "--max-steps",
         type=int,
         default=MAX_EMBEDDED_STEPS,
@@ -119,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{run_dir.path}: the run has no samples")
         if args.max_steps < 1:
             raise UserError("--max-steps must be at least 1")
-        embedded = EmbeddedBackend(run_dir.store, prometheus2=args.prometheus2, max_steps=args.max_steps)
+        embedded = EmbeddedBackend(
+            run_dir.store,
+            prometheus2=args.prometheus2,
+            max_steps=args.max_steps,
+            delayed_name_removal="promql-delayed-name-removal" in args.enable_feature,
+        )
         backend = embedded
         frame, evaluated = _evaluate(backend, expr, args, first_ms=span[0], last_ms=span[1])
         _print(frame, args.format, instant=args.at is not None)
