@@ -129,6 +129,18 @@ def test_a_query_without_the_window_placeholder_is_accepted_as_sloth_accepts_it(
     assert rules[0]["expr"].startswith("(sum(rate(e[5m])))\n/\n(t[5m])")
 
 
+def test_fields_sloth_does_not_know_are_ignored_as_sloth_ignores_them() -> None:
+    """Sloth decodes its YAML without strict field checks: a spec carrying extra keys (a team's own
+    metadata, a misspelt optional field) loads there, so it loads here with the same meaning."""
+    plain = parse_slos(_sloth())
+    extra = parse_slos(
+        _sloth().replace("slos:", "owner: payments-team\nslos:").replace("version:", "x-note: 1\nversion:")
+    )
+    assert [(s.id, s.objective, s.period_ms) for s in extra] == [
+        (s.id, s.objective, s.period_ms) for s in plain
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

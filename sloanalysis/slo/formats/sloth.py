@@ -55,6 +55,13 @@ _DAY_MS = 86_400_000
 _PLUGINS = "Sloth plugins are not supported (they need Sloth's Go plugins); remove them or use events or raw"
 
 
+class _SlothModel(Closed):
+    """Sloth decodes its YAML without strict field checks (and the Kubernetes API prunes unknown
+    fields of its resources), so a field Sloth does not know is ignored here too, not an error."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
 def _kept_as_written(query: str) -> str:
     """The query checked as Sloth checks it (it parses with ``{{.window}}`` set; the placeholder is
     optional) and kept as written: Sloth copies it verbatim, a YAML block's trailing newline too."""
@@ -72,16 +79,16 @@ def _no_plugin(value: Any) -> Any:
 NoPlugin = Annotated[Any, AfterValidator(_no_plugin)]
 
 
-class _Events(Closed):
+class _Events(_SlothModel):
     error_query: SlothQuery
     total_query: SlothQuery
 
 
-class _Raw(Closed):
+class _Raw(_SlothModel):
     error_ratio_query: SlothQuery
 
 
-class _SLI(Closed):
+class _SLI(_SlothModel):
     events: _Events | None = None
     raw: _Raw | None = None
     plugin: NoPlugin = None
@@ -99,7 +106,7 @@ class _SLI(Closed):
         return RawSLI(error_ratio=self.raw.error_ratio_query)
 
 
-class _Alerting(Closed):
+class _Alerting(_SlothModel):
     name: AlertName | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: Labels = Field(default_factory=dict)
@@ -117,7 +124,7 @@ class _Alerting(Closed):
         return alerting_of(self.name or "", self.labels, self.annotations, self.page_alert, self.ticket_alert)
 
 
-class _Entry(Closed):
+class _Entry(_SlothModel):
     name: Name
     objective: Percent
     sli: _SLI
@@ -133,7 +140,7 @@ class _Entry(Closed):
         return self
 
 
-class _File(Closed):
+class _File(_SlothModel):
     version: Literal["prometheus/v1"]
     service: Name
     slos: Annotated[list[_Entry], AfterValidator(non_empty_list)]
@@ -182,16 +189,16 @@ def parse_sloth(docs: list[Any], source: str, default_period_ms: int) -> list[SL
 # -- Kubernetes PrometheusServiceLevel --------------------------------------------------------
 
 
-class _K8sEvents(Closed):
+class _K8sEvents(_SlothModel):
     errorQuery: SlothQuery
     totalQuery: SlothQuery
 
 
-class _K8sRaw(Closed):
+class _K8sRaw(_SlothModel):
     errorRatioQuery: SlothQuery
 
 
-class _K8sSLI(Closed):
+class _K8sSLI(_SlothModel):
     events: _K8sEvents | None = None
     raw: _K8sRaw | None = None
     plugin: NoPlugin = None
@@ -210,7 +217,7 @@ class _K8sSLI(Closed):
         return _SLI(raw=_Raw(error_ratio_query=self.raw.errorRatioQuery))
 
 
-class _K8sAlerting(Closed):
+class _K8sAlerting(_SlothModel):
     name: AlertName | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: Labels = Field(default_factory=dict)
@@ -225,7 +232,7 @@ class _K8sAlerting(Closed):
         return self
 
 
-class _K8sEntry(Closed):
+class _K8sEntry(_SlothModel):
     name: Name
     objective: Percent
     sli: _K8sSLI
@@ -255,7 +262,7 @@ class _K8sEntry(Closed):
         )
 
 
-class _K8sSpec(Closed):
+class _K8sSpec(_SlothModel):
     service: Name
     slos: Annotated[list[_K8sEntry], AfterValidator(non_empty_list)]
     labels: Labels = Field(default_factory=dict)
@@ -271,12 +278,12 @@ class _K8sSpec(Closed):
         return self
 
 
-class _K8sMetadata(Closed):
+class _K8sMetadata(_SlothModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
     name: Name
 
 
-class _K8sFile(Closed):
+class _K8sFile(_SlothModel):
     apiVersion: Literal["sloth.slok.dev/v1"]
     kind: Literal["PrometheusServiceLevel"]
     metadata: _K8sMetadata
@@ -293,20 +300,20 @@ def parse_sloth_k8s(docs: list[Any], source: str, default_period_ms: int) -> lis
 # -- OpenSLO v1alpha as Sloth reads it --------------------------------------------------------
 
 
-class _AlphaQuery(Closed):
+class _AlphaQuery(_SlothModel):
     source: Literal["prometheus", "sloth"]
     queryType: Literal["promql"]
     query: Text
     metadata: Any = None
 
 
-class _AlphaRatio(Closed):
+class _AlphaRatio(_SlothModel):
     good: _AlphaQuery
     total: _AlphaQuery
     counter: bool | None = None
 
 
-class _AlphaObjective(Closed):
+class _AlphaObjective(_SlothModel):
     ratioMetrics: _AlphaRatio | None = None
     target: Ratio
     displayName: str | None = None
@@ -328,7 +335,7 @@ class _AlphaObjective(Closed):
         return f"\n  1 - (\n    (\n      {good}\n    )\n    /\n    (\n      {total}\n    )\n  )\n"
 
 
-class _AlphaWindow(Closed):
+class _AlphaWindow(_SlothModel):
     count: int
     unit: str
     isRolling: bool | None = None
@@ -351,7 +358,7 @@ def _one_alpha_window(windows: list[_AlphaWindow]) -> list[_AlphaWindow]:
     return windows
 
 
-class _AlphaSpec(Closed):
+class _AlphaSpec(_SlothModel):
     service: Name
     objectives: Annotated[list[_AlphaObjective], AfterValidator(non_empty_list)]
     description: str = ""
@@ -362,14 +369,14 @@ class _AlphaSpec(Closed):
     indicator: Any = None
 
 
-class _AlphaMetadata(Closed):
+class _AlphaMetadata(_SlothModel):
     name: Name
     displayName: str | None = None
     labels: Any = None
     annotations: Any = None
 
 
-class _AlphaFile(Closed):
+class _AlphaFile(_SlothModel):
     apiVersion: Literal["openslo/v1alpha"]
     kind: Literal["SLO"]
     metadata: _AlphaMetadata
