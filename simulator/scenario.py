@@ -17,8 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from sloanalysis.config import validate
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.files import read_input_text
-from sloanalysis.yamlload import load_yaml
+from sloanalysis.yamlload import load_yaml_file
 
 ROUTER_TYPES = ("v0", "kyc")
 PRIORITIES = ("normal", "high")
@@ -468,13 +467,7 @@ def _check_incident_params(source: str, i: int, incident: Incident) -> None:
 
 def load_scenario(path: str | Path, *, now: dt.datetime | None = None) -> Scenario:
     """Read and validate a scenario file; raises ScenarioError naming the file and field."""
-    source = str(path)
-    text = read_input_text(path, ScenarioError)
-    try:
-        data = load_yaml(text, source)
-    except UserError as exc:
-        raise ScenarioError(str(exc)) from None
-    return _validate(data, source, now)
+    return _validate(load_yaml_file(path, ScenarioError), str(path), now)
 
 
 def scenario_from_dict(

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from sloanalysis.errors import UserError
+from sloanalysis.files import PathLike, read_input_text
 
 __all__ = [
     "MAX_YAML_DEPTH",
@@ -107,6 +108,16 @@ def load_yaml(text: str, source: str, schema: str = "yaml") -> Any:
         raise _syntax_error(exc, source) from None
     finally:
         loader.dispose()
+
+
+def load_yaml_file(path: PathLike, error: type[UserError] = UserError) -> Any:
+    """The one document of a YAML file; an unreadable file or bad YAML raises ``error`` (the
+    input's own error class) in one line naming the file."""
+    text = read_input_text(path, error)
+    try:
+        return load_yaml(text, str(path))
+    except UserError as exc:
+        raise error(str(exc)) from None
 
 
 def load_yaml_documents(text: str, source: str) -> list[Any]:

@@ -44,8 +44,7 @@ from simulator.scenario import (
 )
 from sloanalysis.config import validate
 from sloanalysis.errors import UserError
-from sloanalysis.files import read_input_text
-from sloanalysis.yamlload import load_yaml
+from sloanalysis.yamlload import load_yaml_file
 
 __all__ = [
     "MAX_POINTS",
@@ -117,18 +116,9 @@ class Sweep:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _read_yaml(path: Path) -> Any:
-    source = str(path)
-    text = read_input_text(path, SweepError)
-    try:
-        return load_yaml(text, source)
-    except UserError as exc:
-        raise SweepError(str(exc)) from None
-
-
 def _read_spec(path: Path, overrides: Mapping[str, Any] | None) -> SweepSpec:
     source = str(path)
-    data = _read_yaml(path)
+    data = load_yaml_file(path, SweepError)
     if not isinstance(data, dict):
         raise SweepError(f"{source}: expected a mapping of sweep fields at the top level")
     data = {**data, **(overrides or {})}

@@ -25,8 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from sloanalysis.config import validate
 from sloanalysis.durations import parse_duration_ms
 from sloanalysis.errors import UserError
-from sloanalysis.files import read_input_text
-from sloanalysis.yamlload import load_yaml
+from sloanalysis.yamlload import load_yaml_file
 
 __all__ = [
     "ERROR_STEP",
@@ -211,13 +210,7 @@ def family_from_dict(data: Any, source: str = "<family>") -> IncidentFamily:
 
 def load_family(path: str | Path) -> IncidentFamily:
     """Read and check an incident family file; errors are one line naming the file and field."""
-    source = str(path)
-    text = read_input_text(path, FamilyError)
-    try:
-        data = load_yaml(text, source)
-    except UserError as exc:
-        raise FamilyError(str(exc)) from None
-    return family_from_dict(data, source)
+    return family_from_dict(load_yaml_file(path, FamilyError), str(path))
 
 
 def draw_incidents(family: IncidentFamily, rng: np.random.Generator) -> list[dict[str, Any]]:

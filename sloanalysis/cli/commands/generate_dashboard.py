@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from sloanalysis.durations import parse_duration_ms
+from sloanalysis.cli.commands.generate_rules import add_window_arguments, window_settings
 from sloanalysis.errors import UserError
 from sloanalysis.files import atomic_write_text
 from sloanalysis.slo.formats import load_slo_files
@@ -40,23 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="query the SLIs' own metrics instead of the series generate-rules records",
     )
-    parser.add_argument(
-        "--min-long-window", default="5m", metavar="DUR", help="as for generate-rules (default 5m)"
-    )
-    parser.add_argument(
-        "--min-short-window", default="1m", metavar="DUR", help="as for generate-rules (default 1m)"
-    )
-    parser.add_argument(
-        "--default-period", default="30d", metavar="DUR", help="period of Sloth SLOs (default 30d)"
-    )
+    add_window_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    min_long = parse_duration_ms(args.min_long_window, what="--min-long-window")
-    min_short = parse_duration_ms(args.min_short_window, what="--min-short-window")
-    period = parse_duration_ms(args.default_period, what="--default-period")
-    if min_long <= 0 or min_short <= 0 or period <= 0:
-        raise UserError("--min-long-window, --min-short-window and --default-period must be positive")
+    min_long, min_short, period = window_settings(args)
     if not args.title.strip():
         raise UserError("--title must not be empty")
     slos = load_slo_files(args.slos, period)

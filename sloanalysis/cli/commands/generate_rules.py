@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("yaml", "json"), default="yaml", help="rule file format (default yaml)"
     )
+    add_window_arguments(parser)
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """The window floors and Sloth's default period, shared with ``generate-dashboard`` (whose
+    queries must read the series these rules record)."""
     parser.add_argument(
         "--min-long-window",
         default="5m",
@@ -59,12 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def window_settings(args: argparse.Namespace) -> tuple[int, int, int]:
+    """(min long window, min short window, default period) in ms, each checked positive."""
     min_long = parse_duration_ms(args.min_long_window, what="--min-long-window")
     min_short = parse_duration_ms(args.min_short_window, what="--min-short-window")
     period = parse_duration_ms(args.default_period, what="--default-period")
     if min_long <= 0 or min_short <= 0 or period <= 0:
         raise UserError("--min-long-window, --min-short-window and --default-period must be positive")
+    return min_long, min_short, period
+
+
+def run(args: argparse.Namespace) -> int:
+    min_long, min_short, period = window_settings(args)
     slos = load_slo_files(args.slos, period)
     rules = generate_rules(slos, min_long_ms=min_long, min_short_ms=min_short, style=args.style)
     text = dump_rules(rules, args.format, source=", ".join(args.slos))
