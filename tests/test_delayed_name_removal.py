@@ -144,3 +144,50 @@ def test_query_command_enables_the_feature(tmp_path: Path, capsys: pytest.Captur
     assert main([*common, "--enable-feature", "promql-delayed-name-removal"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r.get("was"), r["value"]) for r in rows] == [("a_total", 1.0)]
+
+
+def test_native_histogram_functions_delay_the_name_too() -> None:
+    """histogram_count/quantile/fraction mark the name rather than drop it, as Prometheus 3 does.
+
+    ``lat_a`` (schema 0) holds 1 in (0.5,1], 2 in (1,2] and 1 in (2,4]: its median is rank 2 of
+    4, halfway through (1,2] by count, which exponential interpolation puts at 2**0.5. ``lat_b``
+    holds 2 in each of the same buckets, so 2 of its 6 observations are at or below 1.
+    """
+    script = """
+load 5m
+  lat_a{job="x"} {{schema:0 sum:5 count:4 buckets:[1 2 1]}}x4
+  lat_b{job="x"} {{schema:0 sum:8 count:6 buckets:[2 2 2]}}x4
+
+eval instant at 10m label_replace(histogram_count(lat_a), "was", "$1", "__name__", "(.*)")
+  {job="x", was="lat_a"} 4
+
+eval instant at 10m label_replace(histogram_quantile(0.5, lat_a), "was", "$1", "__name__", "(.*)")
+  {job="x", was="lat_a"} 1.4142135623730951
+
+eval instant at 10m label_replace(histogram_fraction(0, 1, lat_b), "was", "$1", "__name__", "(.*)")
+  {job="x", was="lat_b"} 0.3333333333333333
+
+eval instant at 10m histogram_sum(lat_b)
+  {job="x"} 8
+
+eval instant at 10m histogram_count({__name__=~"lat_.*"})
+  expect fail
+"""
+    results = run_script(script)
+    assert [r.status for r in results] == ["passed"] * 5, [r.detail for r in results]
+    # Without the option the name is gone before label_replace can read it.
+    store_answer = Engine(_native_store()).instant(
+        'label_replace(histogram_count(lat_a), "was", "$1", "__name__", "(.*)")', 600_000
+    )
+    assert store_answer.labels == [(("job", "x"),)]
+
+
+def _native_store() -> SeriesStore:
+    from sloanalysis.nativehist import FloatHistogram
+
+    store = SeriesStore()
+    h = FloatHistogram(count=4.0, sum=5.0, positive=((0, 1.0), (1, 2.0), (2, 1.0)))
+    cells = np.empty(3, dtype=object)
+    cells[:] = [h, h, h]
+    store.add({"__name__": "lat_a", "job": "x"}, [0, 300_000, 600_000], [np.nan] * 3, histograms=cells)
+    return store

@@ -188,6 +188,11 @@ REGEX_EXPRS = [
     'tron_regex_probe{probe=~"(a)\\\\1"}',
     'tron_regex_probe{probe=~"(?=A)Ab"}',
     'label_replace(tron_regex_probe, "x", "$1", "probe", "(?!3).*")',
+    # Byte escapes are Go's bytes: \xc3\xa9 is "é" in UTF-8, a lone \xff is no UTF-8 at all.
+    'tron_regex_probe{probe=~"\\xc3\\xa9"}',
+    'tron_regex_probe{probe="\\xc3\\xa9"}',
+    'tron_regex_probe{probe=~"\\xff"}',
+    'label_replace(tron_regex_probe, "x", "$1", "probe", "(\\xfe)")',
 ]
 
 

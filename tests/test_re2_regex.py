@@ -160,3 +160,30 @@ def test_invalid_utf8_label_values_match_as_go_reads_them() -> None:
     script = 'load 1m\n  m{a="x\\xffy"} 1\n\neval instant at 0m count(m{a=~"x.y"})\n  {} 1\n'
     assert [r.status for r in run_script(script)] == ["passed"]
     assert compile_regex("x\\x{FFFD}y").fullmatch("x\udcffy")
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        # "\xff" is the byte 0xFF, not U+00FF: Go's regexp refuses a pattern that is not UTF-8.
+        ('m{a=~"\\xff"}', 'invalid regular expression "\\xff": invalid UTF-8'),
+        ('m{a!~"x\\xffy|z"}', 'invalid regular expression "x\\xffy|z": invalid UTF-8'),
+        ('label_replace(m, "b", "$1", "a", "(\\xfe)")', 'invalid regular expression in label_replace(): "(\\xfe)"'),
+    ],
+)
+def test_regex_of_invalid_utf8_bytes_is_rejected(expr: str, message: str) -> None:
+    store = SeriesStore()
+    store.add({"__name__": "m", "a": "x"}, [0], [1.0])
+    with pytest.raises(PromQLError) as err:
+        Engine(store).instant(expr, 0)
+    assert str(err.value) == message
+
+
+def test_regex_of_valid_escapes_still_matches() -> None:
+    store = SeriesStore()
+    store.add({"__name__": "m", "a": "\u00ff"}, [0], [1.0])
+    # \u00ff and \xc3\xbf are both the UTF-8 of ÿ, so both compile and match.
+    for expr in ('m{a=~"\\u00ff"}', 'm{a=~"\\xc3\\xbf"}', 'm{a="\\xc3\\xbf"}', "m{a='\\303\\277'}"):
+        assert len(Engine(store).instant(expr, 0).labels) == 1, expr
+    replaced = Engine(store).instant('label_replace(m, "b", "\\xc3\\xbf", "a", ".*")', 0)
+    assert dict(replaced.labels[0])["b"] == "\u00ff"

@@ -27,6 +27,8 @@ from sloanalysis.promql.densehist import DenseRow
 from sloanalysis.promql.parse import (
     PromQLError,
     at_modifiers,
+    byte_escaped_literals,
+    check_regex_utf8,
     dialect_for,
     invalid_utf8_literals,
     node_offset,
@@ -92,6 +94,8 @@ class _Context:
     step: int
     at: dict[int, int | str]
     bad_strings: dict[str, str]
+    # String literals whose byte escapes the parser misreads: its value -> Go's string.
+    go_strings: dict[str, str] = field(default_factory=dict)
     annots: Annotations = field(default_factory=Annotations)
     selections: dict[str, list[Any]] = field(default_factory=dict)
     # Delayed name removal: mark rows (``Vec.drop``) and drop ``__name__`` at the end.
@@ -119,7 +123,7 @@ class _Evaluator:
         if isinstance(node, pp.NumberLiteral):
             return Scalar(np.full(self.n, float(node.val)))
         if isinstance(node, pp.StringLiteral):
-            return String(node.val)
+            return String(self.ctx.go_strings.get(node.val, node.val))
         if isinstance(node, pp.ParenExpr):
             return self.eval(node.expr)
         if isinstance(node, pp.UnaryExpr):
@@ -164,7 +168,7 @@ class _Evaluator:
         key = str(vs.matchers) + "|" + (vs.name or "")
         hit = self.ctx.selections.get(key)
         if hit is None:
-            hit = select(self.ctx.store, vs, prometheus2=self.ctx.prometheus2)
+            hit = select(self.ctx.store, vs, prometheus2=self.ctx.prometheus2, decoded=self.ctx.go_strings)
             self.ctx.selections[key] = hit
         return hit
 
@@ -279,6 +283,10 @@ class _Evaluator:
         if not self.ctx.delayed_names:
             return merge_same_labels(out)
         return dataclass_replace(out, labels=src.labels, drop=np.ones(len(src.labels), dtype=bool))
+
+    def _marked_names_dropped(self, out: Vec) -> Vec:
+        """``out``'s marked rows lose ``__name__`` now, or at the end with delayed name removal."""
+        return out if self.ctx.delayed_names else remove_marked_names(out)
 
     # -- functions --------------------------------------------------------------------
     def _call(self, node: Any) -> Value:
@@ -400,7 +408,7 @@ class _Evaluator:
             if v.hist is None:
                 return merge_same_labels(classic)
             native = nativefuncs.histogram_quantile(q, v, self.ctx.annots, self.ctx.pos(args[0]))
-            return merge_same_labels(nativefuncs.stack(classic, native))
+            return self._marked_names_dropped(nativefuncs.stack(classic, native))
         if name == "histogram_fraction":
             lo, hi = self.scalar(args[0]), self.scalar(args[1])
             v = self.vector(args[2])
@@ -410,9 +418,9 @@ class _Evaluator:
             if v.hist is None:
                 return merge_same_labels(classic)
             native = nativefuncs.histogram_fraction(lo, hi, v, self.ctx.annots, self.ctx.pos(args[0]))
-            return merge_same_labels(nativefuncs.stack(classic, native))
+            return self._marked_names_dropped(nativefuncs.stack(classic, native))
         if name in _HISTOGRAM_ONLY:
-            return merge_same_labels(nativefuncs.histogram_property(name, self.vector(args[0])))
+            return self._marked_names_dropped(nativefuncs.histogram_property(name, self.vector(args[0])))
         raise PromQLError(f'function "{name}" is not supported by this engine')
 
     def _string(self, node: Any) -> str:
@@ -425,7 +433,7 @@ class _Evaluator:
         vs = node.vector_selector if isinstance(node, pp.MatrixSelector) else node
         if not isinstance(vs, pp.VectorSelector):
             return ()
-        groups = matcher_groups(vs)
+        groups = matcher_groups(vs, decoded=self.ctx.go_strings)
         if len(groups) != 1:
             return ()
         return functions.absent_labels([(m.name, m.op, m.value) for m in groups[0]])
@@ -756,6 +764,8 @@ class Engine:
         return tree
 
     def _context(self, text: str, tree: Any, start: int, end: int, step: int) -> _Context:
+        bad_strings = invalid_utf8_literals(text)
+        check_regex_utf8(tree, bad_strings)
         return _Context(
             self.store,
             text,
@@ -765,7 +775,8 @@ class Engine:
             end,
             step,
             at_modifiers(text, tree),
-            invalid_utf8_literals(text),
+            bad_strings,
+            byte_escaped_literals(text),
             delayed_names=self.delayed_name_removal,
         )
 

@@ -33,7 +33,7 @@ from sloanalysis.nativehist import (
 from sloanalysis.promql import aggregate as agg
 from sloanalysis.promql import densehist
 from sloanalysis.promql.rangefuncs import EXTRAPOLATED, RANGE_FUNCTIONS, Window
-from sloanalysis.promql.values import Annotations, Vec, drop_name, hist_cells, is_histogram
+from sloanalysis.promql.values import Annotations, Vec, hist_cells, is_histogram
 from sloanalysis.store import METRIC_NAME, Labels
 
 # -- annotations (texts as Prometheus's util/annotations prints them) ---------------------------
@@ -82,6 +82,10 @@ def stack(*parts: Vec) -> Vec:
     labels = [lab for p in parts for lab in p.labels]
     values = np.concatenate([p.values for p in parts])
     present = np.concatenate([p.present for p in parts])
+    drop = None
+    if any(p.drop is not None for p in parts):
+        marks = [p.drop if p.drop is not None else np.zeros(len(p.labels), bool) for p in parts]
+        drop = np.concatenate(marks)
     hist = None
     if any(p.hist is not None for p in parts):
         hist = np.concatenate([p.hist if p.hist is not None else hist_cells(p.values.shape) for p in parts])
@@ -90,7 +94,7 @@ def stack(*parts: Vec) -> Vec:
     for p in parts:
         dense.update({offset + i: d for i, d in (p.dense or {}).items()})
         offset += len(p.labels)
-    return Vec(labels, values, present, hist=hist, dense=dense or None)
+    return Vec(labels, values, present, hist=hist, dense=dense or None, drop=drop)
 
 
 def _map_histograms(
@@ -131,7 +135,10 @@ def _map_histograms(
             present[i, t] = True
     keep = present.any(axis=1)
     rows = np.flatnonzero(keep)
-    return Vec([drop_name(vec.labels[i]) for i in rows], values[rows], present[rows])
+    # The name goes, as from any function's result; marked rather than dropped here so that the
+    # engine can delay its removal (Prometheus's DropName) when that option is on.
+    drop = np.ones(len(rows), dtype=bool)
+    return Vec([vec.labels[i] for i in rows], values[rows], present[rows], drop=drop)
 
 
 def histogram_property(name: str, vec: Vec) -> Vec:

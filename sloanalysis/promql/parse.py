@@ -23,6 +23,7 @@ from typing import Any
 
 import promql_parser
 
+from sloanalysis._go import match_op
 from sloanalysis.errors import UserError
 from sloanalysis.promql.walk import walk
 
@@ -499,17 +500,16 @@ def _at_tokens(text: str) -> list[int | str]:
 _SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, "'": 39, '"': 34}
 
 
-def invalid_utf8_literals(text: str) -> dict[str, str]:
-    """String literals whose Go decoding is not valid UTF-8: parser value -> source text.
+def _escaped_literals(text: str) -> Iterator[tuple[str, bytes, str]]:
+    """(parser value, Go's bytes, source text) of every string literal with an escape.
 
-    The parser turns ``"\\xff"`` into U+00FF, hiding that Prometheus sees the byte 0xFF, which is
-    not a valid label name; this map lets label checks see the original bytes.
+    The parser reads ``"\\xc3\\xbf"`` as the two characters U+00C3 U+00BF, where Go reads the
+    two bytes of "ÿ"; the bytes tell which string Prometheus really sees.
     """
-    out: dict[str, str] = {}
     for m in re.finditer(r"""(?:"(?:[^"\\]|\\.)*")|(?:'(?:[^'\\]|\\.)*')""", text):
         lit = m.group(0)
         body = lit[1:-1]
-        if "\\x" not in body and "\\" not in body:
+        if "\\" not in body:
             continue
         raw = bytearray()
         value: list[str] = []
@@ -544,11 +544,58 @@ def invalid_utf8_literals(text: str) -> dict[str, str]:
             raw.extend(c.encode("utf-8", errors="surrogatepass"))
             value.append(c)
             i += 1
+        yield "".join(value), bytes(raw), lit
+
+
+def invalid_utf8_literals(text: str) -> dict[str, str]:
+    """String literals whose Go decoding is not valid UTF-8: parser value -> source text.
+
+    The parser turns ``"\\xff"`` into U+00FF, hiding that Prometheus sees the byte 0xFF, which is
+    not a valid label name; this map lets label checks see the original bytes.
+    """
+    out: dict[str, str] = {}
+    for value, raw, lit in _escaped_literals(text):
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
-            out["".join(value)] = lit
+            out[value] = lit
     return out
+
+
+def byte_escaped_literals(text: str) -> dict[str, str]:
+    """String literals whose byte escapes spell valid UTF-8: parser value -> Go's string.
+
+    ``"\\xc3\\xbf"`` is "ÿ" to Prometheus; the parser's value is two other characters.
+    """
+    out: dict[str, str] = {}
+    for value, raw, _lit in _escaped_literals(text):
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if decoded != value:
+            out[value] = decoded
+    return out
+
+
+def check_regex_utf8(tree: Any, bad: dict[str, str]) -> None:
+    """Reject a regex given as invalid UTF-8 bytes, as Go's regexp (and so Prometheus) does.
+
+    ``bad`` is :func:`invalid_utf8_literals`'s map; RE2 here would match the parser's stand-in
+    characters instead of failing.
+    """
+    if not bad:
+        return
+    for node in walk(tree):
+        if isinstance(node, promql_parser.VectorSelector):
+            groups = node.matchers.or_matchers or [node.matchers.matchers]
+            for m in (m for group in groups for m in group):
+                if match_op(m.op) in ("=~", "!~") and m.value in bad:
+                    raise PromQLError(f"invalid regular expression {bad[m.value]}: invalid UTF-8")
+        elif isinstance(node, promql_parser.Call) and node.func.name == "label_replace":
+            regex = node.args[4] if len(node.args) > 4 else None
+            if isinstance(regex, promql_parser.StringLiteral) and regex.val in bad:
+                raise PromQLError(f"invalid regular expression in label_replace(): {bad[regex.val]}")
 
 
 def at_modifiers(text: str, tree: Any) -> dict[int, int | str]:

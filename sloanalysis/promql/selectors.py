@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,15 +15,22 @@ from sloanalysis.store import METRIC_NAME, STALE_NAN_BITS, Matcher, Series, Seri
 # MatchOp values are not hashable; their str() is stable ("MatchOp.Equal", ...).
 
 
-def matcher_groups(vs: Any, *, prometheus2: bool = False) -> list[list[Matcher]]:
+def matcher_groups(
+    vs: Any, *, prometheus2: bool = False, decoded: Mapping[str, str] | None = None
+) -> list[list[Matcher]]:
     """Alternative matcher sets of a selector (``or`` inside braces gives several); regexes
-    as Prometheus 3 compiles them (``.`` matches a newline) or, with ``prometheus2``, as 2.x."""
+    as Prometheus 3 compiles them (``.`` matches a newline) or, with ``prometheus2``, as 2.x.
+    ``decoded``: values the parser misread from byte escapes, as Go reads them."""
     raw_groups = vs.matchers.or_matchers or [vs.matchers.matchers]
+    decoded = decoded or {}
     groups = []
     for raw in raw_groups:
         try:
             group = [
-                Matcher.of(m.name, match_op(m.op), m.value, dot_matches_newline=not prometheus2) for m in raw
+                Matcher.of(
+                    m.name, match_op(m.op), decoded.get(m.value, m.value), dot_matches_newline=not prometheus2
+                )
+                for m in raw
             ]
         except DataError as exc:
             raise PromQLError(str(exc)) from None
@@ -32,9 +40,11 @@ def matcher_groups(vs: Any, *, prometheus2: bool = False) -> list[list[Matcher]]
     return groups
 
 
-def select(store: SeriesStore, vs: Any, *, prometheus2: bool = False) -> list[Series]:
+def select(
+    store: SeriesStore, vs: Any, *, prometheus2: bool = False, decoded: Mapping[str, str] | None = None
+) -> list[Series]:
     """Series matching the selector, each once, sorted by labels as Prometheus's index returns them."""
-    groups = matcher_groups(vs, prometheus2=prometheus2)
+    groups = matcher_groups(vs, prometheus2=prometheus2, decoded=decoded)
     if len(groups) == 1:
         return sorted(store.select(groups[0]), key=lambda s: s.labels)
     seen: set[int] = set()
