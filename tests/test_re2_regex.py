@@ -168,7 +168,10 @@ def test_invalid_utf8_label_values_match_as_go_reads_them() -> None:
         # "\xff" is the byte 0xFF, not U+00FF: Go's regexp refuses a pattern that is not UTF-8.
         ('m{a=~"\\xff"}', 'invalid regular expression "\\xff": invalid UTF-8'),
         ('m{a!~"x\\xffy|z"}', 'invalid regular expression "x\\xffy|z": invalid UTF-8'),
-        ('label_replace(m, "b", "$1", "a", "(\\xfe)")', 'invalid regular expression in label_replace(): "(\\xfe)"'),
+        (
+            'label_replace(m, "b", "$1", "a", "(\\xfe)")',
+            'invalid regular expression in label_replace(): "(\\xfe)"',
+        ),
     ],
 )
 def test_regex_of_invalid_utf8_bytes_is_rejected(expr: str, message: str) -> None:
