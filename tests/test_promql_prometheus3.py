@@ -54,6 +54,29 @@ SORT_WARNING = (
 )
 
 
+def test_limit_ratio_takes_its_ratio_at_every_step() -> None:
+    """Prometheus bug #15971: a range query reads an aggregation's parameter step by step.
+
+    The ratio climbs 0, 0.1, ..., 1 over ten minutes, so the sampled subset grows from nothing
+    to all twelve series; at every step ``r`` and ``r - 1`` split the series between them, and
+    each step agrees with an instant query at that time. A ratio read once, at the first step,
+    would keep it at 0 throughout.
+    """
+    eng = Engine(load_series([f'm{{i="{i}"}} 1+0x10' for i in range(12)], MIN))
+    ratio = "time() / 600"
+    grown = eng.range(f"count(limit_ratio({ratio}, m))", 0, 10 * MIN, MIN)
+    counts = [int(v) if p else 0 for v, p in zip(grown.values[0], grown.present[0], strict=True)]
+    assert counts[0] == 0 and counts[-1] == 12
+    assert counts == sorted(counts) and len(set(counts)) > 2
+    for t in range(11):
+        at = eng.instant(f"count(limit_ratio({t / 10}, m))", t * MIN)
+        assert (int(at.values[0, 0]) if at.labels else 0) == counts[t]
+    both = eng.range(f"count(limit_ratio({ratio}, m) or limit_ratio({ratio} - 1, m))", 0, 10 * MIN, MIN)
+    assert both.values[0].tolist() == [12.0] * 11
+    overlap = eng.range(f"limit_ratio({ratio}, m) and limit_ratio({ratio} - 1, m)", 0, 10 * MIN, MIN)
+    assert overlap.labels == []
+
+
 @pytest.mark.parametrize(
     ("expr", "position"),
     [
