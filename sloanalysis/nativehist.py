@@ -86,14 +86,21 @@ class FloatHistogram:
         )
 
     def divide(self, divisor: float) -> FloatHistogram:
-        """``Div``: counts and sum divided (so 0/0 is NaN and x/0 is ±Inf, as in Go)."""
+        """``Div``: counts and sum divided (so 0/0 is NaN and x/0 is ±Inf, as in Go); division by
+        zero removes every regular bucket, as Prometheus does, leaving only the zero bucket."""
+        if divisor == 0:
+            positive: tuple[tuple[int, float], ...] = ()
+            negative: tuple[tuple[int, float], ...] = ()
+        else:
+            positive = tuple((i, c / divisor) for i, c in self.positive)
+            negative = tuple((i, c / divisor) for i, c in self.negative)
         return replace(
             self,
             count=_div(self.count, divisor),
             sum=_div(self.sum, divisor),
             zero_count=_div(self.zero_count, divisor),
-            positive=tuple((i, _div(c, divisor)) for i, c in self.positive),
-            negative=tuple((i, _div(c, divisor)) for i, c in self.negative),
+            positive=positive,
+            negative=negative,
         )
 
     def add(self, other: FloatHistogram) -> tuple[FloatHistogram, bool]:
@@ -409,8 +416,8 @@ def quantile_noted(q: float, h: BucketView) -> tuple[float, str | None]:
         count += b[2]
         if count >= rank:
             break
-    if chosen is None:
-        return math.nan, None
+    if chosen is None:  # no bucket: NaN observations alone (a NaN sum) are worth an info
+        return math.nan, (NAN_RESULT if math.isnan(h.sum) else None)
     lower, upper, bcount = chosen[0], chosen[1], chosen[2]
     if not h.custom and lower < 0 < upper:
         if not h.has_negative and h.has_positive:

@@ -204,7 +204,11 @@ def histogram_cell(
         return lh if keep else None
     try:
         if op in ("+", "-") and lh is not None and rh is not None:
-            return (lh.add(rh) if op == "+" else lh.sub(rh))[0]
+            out, reconciled = lh.add(rh) if op == "+" else lh.sub(rh)
+            if reconciled and annots is not None:
+                during = "addition" if op == "+" else "subtraction"
+                annots.info(f"PromQL info: mismatched custom buckets were reconciled during {during} ({pos})")
+            return out
     except IncompatibleHistograms:
         if annots is not None:
             annots.warn(

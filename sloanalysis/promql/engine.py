@@ -21,6 +21,7 @@ import promql_parser as pp
 
 from sloanalysis._go import format_float
 from sloanalysis.durations import format_duration_ms
+from sloanalysis.nativehist import FloatHistogram
 from sloanalysis.promql import aggregate as agg
 from sloanalysis.promql import binary, densehist, functions, histogram, nativefuncs, rangebatch
 from sloanalysis.promql.densehist import DenseRow
@@ -30,6 +31,7 @@ from sloanalysis.promql.parse import (
     byte_escaped_literals,
     check_regex_utf8,
     dialect_for,
+    has_fill_modifier,
     invalid_utf8_literals,
     node_offset,
     parse,
@@ -54,13 +56,15 @@ from sloanalysis.promql.values import (
     remove_marked_names,
 )
 from sloanalysis.promql.walk import duration_ms
-from sloanalysis.store import METRIC_NAME, Labels, SeriesStore, is_stale
+from sloanalysis.store import METRIC_NAME, Labels, Series, SeriesStore, is_stale
 
 DEFAULT_SUBQUERY_STEP_MS = 60_000
 # Inner steps one subquery may evaluate (a day at 1 s is 86,400; [30d:1ms] would be 2.6 billion).
 MAX_SUBQUERY_STEPS = 5_000_000
 _MAX_CACHED_TREES = 100_000  # distinct expression texts one engine keeps parsed
 _KEEP_NAME_RANGE = ("last_over_time", "first_over_time")
+# The histogram functions Prometheus feeds from its stats iterator (no buckets decoded).
+_STATS_FUNCTIONS = ("histogram_count", "histogram_sum", "histogram_avg")
 _HISTOGRAM_ONLY = (
     "histogram_avg",
     "histogram_count",
@@ -113,10 +117,18 @@ def _unwrap(node: Any) -> Any:
 
 
 class _Evaluator:
-    def __init__(self, ctx: _Context, steps: np.ndarray) -> None:
+    def __init__(self, ctx: _Context, steps: np.ndarray, *, in_subquery: bool = False) -> None:
         self.ctx = ctx
         self.steps = steps
         self.n = steps.size
+        # Prometheus reads the selectors under histogram_count/sum/avg with its
+        # HistogramStatsIterator, which gives every sample of unknown counter-reset hint a
+        # detected one (see _stats_hints). It does not where a subquery, a function that needs the
+        # buckets, or (upwards) a binary operator stands between: ``_stats`` and ``_no_stats``
+        # track that path.
+        self._in_subquery = in_subquery
+        self._stats = False
+        self._no_stats = False
 
     # -- dispatch ---------------------------------------------------------------------
     def eval(self, node: Any) -> Value:
@@ -139,7 +151,12 @@ class _Evaluator:
         if isinstance(node, pp.AggregateExpr):
             return self._aggregate(node)
         if isinstance(node, pp.BinaryExpr):
-            return self._binary(node)
+            saved = self._stats, self._no_stats
+            self._stats = self._no_stats = False
+            try:
+                return self._binary(node)
+            finally:
+                self._stats, self._no_stats = saved
         raise PromQLError(f"unsupported expression: {node}")
 
     def vector(self, node: Any) -> Vec:
@@ -165,10 +182,13 @@ class _Evaluator:
         return np.full(self.n, when - off, dtype=np.int64)
 
     def _selected(self, vs: Any) -> list[Any]:
-        key = str(vs.matchers) + "|" + (vs.name or "")
+        stats = self._stats and not self._no_stats and not self._in_subquery
+        key = str(vs.matchers) + "|" + (vs.name or "") + ("|stats" if stats else "")
         hit = self.ctx.selections.get(key)
         if hit is None:
             hit = select(self.ctx.store, vs, prometheus2=self.ctx.prometheus2, decoded=self.ctx.go_strings)
+            if stats:
+                hit = [_stats_hints(s) for s in hit]
             self.ctx.selections[key] = hit
         return hit
 
@@ -241,7 +261,7 @@ class _Evaluator:
         grid = np.arange(first, int(end.max()) + 1, step, dtype=np.int64)
         if grid.size == 0:  # range shorter than the step: no inner step, as in Prometheus no samples
             return RangeVec([], [], [], start, end, rng, self.ctx.prometheus2, source=node)
-        inner = _Evaluator(self.ctx, grid)
+        inner = _Evaluator(self.ctx, grid, in_subquery=True)
         value = inner.eval(node.expr)
         if isinstance(value, Scalar):
             value = Vec([()], value.values[None, :], np.ones((1, grid.size), dtype=bool))
@@ -283,6 +303,47 @@ class _Evaluator:
         if not self.ctx.delayed_names:
             return merge_same_labels(out)
         return dataclass_replace(out, labels=src.labels, drop=np.ones(len(src.labels), dtype=bool))
+
+    def _without_mixed_histograms(self, v: Vec, pos: str) -> Vec:
+        """Where a native histogram and classic buckets share a label set (``le`` aside) at a
+        step, Prometheus evaluates neither and warns; the other points are left as they are."""
+        if v.hist is None:
+            return v
+        native = v.hist_mask()
+        classic = v.present & ~native
+        buckets: dict[Labels, list[int]] = {}
+        for i, lab in enumerate(v.labels):
+            if classic[i].any() and any(k == "le" for k, _ in lab):
+                buckets.setdefault(tuple(kv for kv in lab if kv[0] != "le"), []).append(i)
+        present = v.present
+        for i, lab in enumerate(v.labels):
+            rows = buckets.get(lab)
+            if rows is None or not native[i].any():
+                continue
+            clash = native[i] & classic[rows].any(axis=0)
+            if clash.any():
+                present = present.copy() if present is v.present else present
+                present[i] &= ~clash
+                present[rows] &= ~clash
+                name = dict(lab).get(METRIC_NAME, "")
+                self.ctx.annots.warn(
+                    "PromQL warning: vector contains a mix of classic and native histograms "
+                    f'for metric name "{name}" ({pos})'
+                )
+        return v if present is v.present else dataclass_replace(v, present=present, dense=None)
+
+    def _histogram_arg(self, name: str, arg: Any) -> Vec:
+        """The argument of a histogram_* function, read as Prometheus reads it: count, sum and
+        avg need no buckets (the stats iterator); stddev and stdvar do, as do the selectors below."""
+        saved = self._stats, self._no_stats
+        if name in _STATS_FUNCTIONS:
+            self._stats = True
+        else:
+            self._no_stats = True
+        try:
+            return self.vector(arg)
+        finally:
+            self._stats, self._no_stats = saved
 
     def _marked_names_dropped(self, out: Vec) -> Vec:
         """``out``'s marked rows lose ``__name__`` now, or at the end with delayed name removal."""
@@ -397,7 +458,7 @@ class _Evaluator:
             return v.take(functions.sort_order(v, name, by))
         if name == "histogram_quantile":
             q = self.scalar(args[0])
-            v = self.vector(args[1])
+            v = self._without_mixed_histograms(self._histogram_arg(name, args[1]), self.ctx.pos(args[1]))
             classic = histogram.histogram_quantile(
                 q,
                 v.floats_only(),
@@ -411,7 +472,7 @@ class _Evaluator:
             return self._marked_names_dropped(nativefuncs.stack(classic, native))
         if name == "histogram_fraction":
             lo, hi = self.scalar(args[0]), self.scalar(args[1])
-            v = self.vector(args[2])
+            v = self._without_mixed_histograms(self._histogram_arg(name, args[2]), self.ctx.pos(args[2]))
             classic = histogram.histogram_fraction(
                 lo, hi, v.floats_only(), self.ctx.annots, vec_pos=self.ctx.pos(args[2])
             )
@@ -420,7 +481,8 @@ class _Evaluator:
             native = nativefuncs.histogram_fraction(lo, hi, v, self.ctx.annots, self.ctx.pos(args[0]))
             return self._marked_names_dropped(nativefuncs.stack(classic, native))
         if name in _HISTOGRAM_ONLY:
-            return self._marked_names_dropped(nativefuncs.histogram_property(name, self.vector(args[0])))
+            v = self._histogram_arg(name, args[0])
+            return self._marked_names_dropped(nativefuncs.histogram_property(name, v))
         raise PromQLError(f'function "{name}" is not supported by this engine')
 
     def _string(self, node: Any) -> str:
@@ -674,6 +736,11 @@ class _Evaluator:
         op = str(node.op)
         lhs, rhs = self.eval(node.lhs), self.eval(node.rhs)
         mod = node.modifier
+        if has_fill_modifier(node):
+            raise PromQLError(
+                "the fill modifier is not supported by this engine "
+                "(Prometheus's experimental promql-binop-fill-modifiers)"
+            )
         return_bool = bool(mod.return_bool) if mod is not None else False
         if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
             return Scalar(binary.scalar_scalar(op, lhs.values, rhs.values))
@@ -711,6 +778,25 @@ def _group_marks(inner: Vec, out: Vec, grouping: list[str], without: bool) -> Ve
         key = agg.group_labels(lab, grouping, without)
         marked[key] = marked.get(key, False) or d
     return dataclass_replace(out, drop=np.array([marked.get(lab, False) for lab in out.labels], dtype=bool))
+
+
+def _stats_hints(series: Series) -> Series:
+    """``series`` as Prometheus's HistogramStatsIterator reads it: a histogram sample whose
+    counter-reset hint is unknown gets "reset" or "not_reset" by comparing it with the sample
+    before (the first sample, and gauge or already-hinted ones, keep theirs)."""
+    hs = series.histograms
+    if hs is None:
+        return series
+    out = hs.copy()
+    prev: FloatHistogram | None = None
+    for i, h in enumerate(hs):
+        if not isinstance(h, FloatHistogram):
+            prev = None
+            continue
+        if h.counter_reset_hint == "unknown" and prev is not None:
+            out[i] = dataclass_replace(h, counter_reset_hint="reset" if h.detect_reset(prev) else "not_reset")
+        prev = h
+    return dataclass_replace(series, histograms=out)
 
 
 def _remove_marked_names(value: Value) -> Value:

@@ -578,6 +578,14 @@ def byte_escaped_literals(text: str) -> dict[str, str]:
     return out
 
 
+def has_fill_modifier(node: Any) -> bool:
+    """Whether a binary expression carries ``fill``/``fill_left``/``fill_right`` (an experimental
+    Prometheus feature the parser reads but this engine does not evaluate)."""
+    mod = getattr(node, "modifier", None)
+    fill = getattr(mod, "fill_values", None)
+    return fill is not None and (fill.lhs is not None or fill.rhs is not None)
+
+
 def check_regex_utf8(tree: Any, bad: dict[str, str]) -> None:
     """Reject a regex given as invalid UTF-8 bytes, as Go's regexp (and so Prometheus) does.
 

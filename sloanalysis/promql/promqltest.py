@@ -28,6 +28,7 @@ from sloanalysis.durations import parse_prometheus_duration
 from sloanalysis.errors import DataError, UserError
 from sloanalysis.nativehist import FloatHistogram, test_expression
 from sloanalysis.promql import Engine, PromQLError, QueryResult
+from sloanalysis.promql.parse import has_fill_modifier
 from sloanalysis.promql.values import labels_str
 from sloanalysis.promql.walk import walk
 from sloanalysis.regex import InvalidRegexError, compile_search
@@ -323,6 +324,8 @@ def _flag_skip(cmd: Eval, error: str) -> str | None:
     if tree is None:
         return None
     if any(c.func.experimental for c in walk(tree) if isinstance(c, pp.Call)):
+        return SKIP_FLAG
+    if any(has_fill_modifier(n) for n in walk(tree) if isinstance(n, pp.BinaryExpr)):
         return SKIP_FLAG
     return None
 
