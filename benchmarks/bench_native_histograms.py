@@ -1,4 +1,5 @@
-"""``histogram_fraction`` and ``histogram_quantile`` over native histograms, against the float path.
+"""``histogram_fraction``, ``histogram_quantile`` and ``histogram_count`` over native histograms,
+against the float path.
 
     python benchmarks/bench_native_histograms.py [--days 30] [--series 4] [--step 10m] [--repeat 1] [--summed]
 
@@ -16,6 +17,8 @@ question of the classic histogram, so the last column is native time / float tim
   ``rate(lat_bucket{le="0.25"}[5m]) / ignoring(le) rate(lat_count[5m])`` (0.25 s is a bucket bound
   of both, so the answers agree);
 - ``histogram_quantile(0.95, rate(lat[5m]))`` against ``histogram_quantile(0.95, rate(lat_bucket[5m]))``;
+- ``histogram_count(rate(lat[5m]))`` (a native latency SLI's total events) against
+  ``rate(lat_count[5m])``;
 - with ``--summed`` also both of ``sum(rate(...))`` (``sum by (le)`` for the classic quantile).
 
 The default step of 10 m keeps the run under a minute on two cores: the store is still the full
@@ -97,6 +100,11 @@ QUERIES = [
         "histogram_quantile",
         "histogram_quantile(0.95, rate(lat[5m]))",
         "histogram_quantile(0.95, rate(lat_bucket[5m]))",
+    ),
+    (  # the total events of a native latency SLI
+        "histogram_count",
+        "histogram_count(rate(lat[5m]))",
+        "rate(lat_count[5m])",
     ),
 ]
 SUMMED = [

@@ -91,6 +91,8 @@ eval instant at 1m histogram_quantile(0.9, odd)
 
 
 # `up` grows, so each sample after the first is "not_reset"; `down` shrinks at 2m, a "reset".
+# increase(req[2m]) at 2m sees the samples at 1m and 2m and extrapolates their change over 60 s
+# to the 120 s window: up 1 -> 2, down (reset: 1 + 5 - 5) 1 -> 2, so the sum counts 4.
 RESETS = """
 load 1m
   req{pod="up"}   {{count:1 sum:1 buckets:[1]}} {{count:2 sum:2 buckets:[2]}} {{count:3 sum:3 buckets:[3]}}
@@ -130,9 +132,17 @@ eval instant at 2m histogram_count(sum(last_over_time(req[90s:30s])))
 eval instant at 2m histogram_count(sum(req) + 0 * sum(req))
   expect no_warn
   {{}} 4
+
+eval instant at 2m histogram_count(sum(last_over_time(req[1m])))
+  expect warn msg: {CONFLICT}
+  {{}} 4
+
+eval instant at 2m histogram_count(sum(increase(req[2m])))
+  expect no_warn
+  {{}} 4
 """
     )
-    assert _statuses(script) == ["passed"] * 7
+    assert _statuses(script) == ["passed"] * 9
 
 
 def test_classic_and_native_histograms_sharing_labels_give_no_result_and_a_warning() -> None:

@@ -11,7 +11,8 @@ the series and cells that hold histograms.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from typing import Any
@@ -65,6 +66,17 @@ _MAX_CACHED_TREES = 100_000  # distinct expression texts one engine keeps parsed
 _KEEP_NAME_RANGE = ("last_over_time", "first_over_time")
 # The histogram functions Prometheus feeds from its stats iterator (no buckets decoded).
 _STATS_FUNCTIONS = ("histogram_count", "histogram_sum", "histogram_avg")
+# How the stats-iterator path (``_Evaluator._hints``) changes below a node: "off" (no stats
+# function above), "stats" (one above, hints not needed yet), "sensitive" (and a sum or average of
+# stored samples between: hints applied), "blocked" (a subquery or a bucket-reading function).
+_HINT_STEPS: dict[str, dict[str, str]] = {
+    "binary": {"stats": "off", "sensitive": "off", "blocked": "off"},
+    "stats": {"off": "stats"},
+    "buckets": {"off": "blocked", "stats": "blocked", "sensitive": "blocked"},
+    "sum": {"stats": "sensitive"},
+    "range": {"stats": "off", "sensitive": "off"},  # rate() and the like detect resets themselves
+    "through": {},  # last_over_time / first_over_time hand the samples on
+}
 _HISTOGRAM_ONLY = (
     "histogram_avg",
     "histogram_count",
@@ -124,11 +136,12 @@ class _Evaluator:
         # Prometheus reads the selectors under histogram_count/sum/avg with its
         # HistogramStatsIterator, which gives every sample of unknown counter-reset hint a
         # detected one (see _stats_hints). It does not where a subquery, a function that needs the
-        # buckets, or (upwards) a binary operator stands between: ``_stats`` and ``_no_stats``
-        # track that path.
+        # buckets, or (upwards) a binary operator stands between. ``_hints`` is where the
+        # evaluation stands on that path (see _HINT_STEPS); the detected hints are applied only
+        # where they can change the answer: samples summed or averaged as they are stored
+        # (conflicting resets warn). rate() and the like detect the same resets themselves.
         self._in_subquery = in_subquery
-        self._stats = False
-        self._no_stats = False
+        self._hints = "off"
 
     # -- dispatch ---------------------------------------------------------------------
     def eval(self, node: Any) -> Value:
@@ -151,12 +164,8 @@ class _Evaluator:
         if isinstance(node, pp.AggregateExpr):
             return self._aggregate(node)
         if isinstance(node, pp.BinaryExpr):
-            saved = self._stats, self._no_stats
-            self._stats = self._no_stats = False
-            try:
+            with self._hint_path("binary"):
                 return self._binary(node)
-            finally:
-                self._stats, self._no_stats = saved
         raise PromQLError(f"unsupported expression: {node}")
 
     def vector(self, node: Any) -> Vec:
@@ -182,7 +191,7 @@ class _Evaluator:
         return np.full(self.n, when - off, dtype=np.int64)
 
     def _selected(self, vs: Any) -> list[Any]:
-        stats = self._stats and not self._no_stats and not self._in_subquery
+        stats = self._hints == "sensitive" and not self._in_subquery
         key = str(vs.matchers) + "|" + (vs.name or "") + ("|stats" if stats else "")
         hit = self.ctx.selections.get(key)
         if hit is None:
@@ -335,15 +344,18 @@ class _Evaluator:
     def _histogram_arg(self, name: str, arg: Any) -> Vec:
         """The argument of a histogram_* function, read as Prometheus reads it: count, sum and
         avg need no buckets (the stats iterator); stddev and stdvar do, as do the selectors below."""
-        saved = self._stats, self._no_stats
-        if name in _STATS_FUNCTIONS:
-            self._stats = True
-        else:
-            self._no_stats = True
-        try:
+        with self._hint_path("stats" if name in _STATS_FUNCTIONS else "buckets"):
             return self.vector(arg)
+
+    @contextmanager
+    def _hint_path(self, step: str) -> Iterator[None]:
+        """Evaluate below a node of kind ``step`` on the stats-iterator path (see ``_hints``)."""
+        saved = self._hints
+        self._hints = _HINT_STEPS[step].get(saved, saved)
+        try:
+            yield
         finally:
-            self._stats, self._no_stats = saved
+            self._hints = saved
 
     def _marked_names_dropped(self, out: Vec) -> Vec:
         """``out``'s marked rows lose ``__name__`` now, or at the end with delayed name removal."""
@@ -509,7 +521,11 @@ class _Evaluator:
         raise PromQLError("expected a range vector argument")
 
     def _range_function(self, name: str, args: list[Any]) -> Vec:
-        idx, rv = self._range_arg(args)
+        step = "sum" if name in ("sum_over_time", "avg_over_time") else "range"
+        if name in _KEEP_NAME_RANGE:
+            step = "through"
+        with self._hint_path(step):
+            idx, rv = self._range_arg(args)
         params = [self.scalar(a) for i, a in enumerate(args) if i != idx]
         if name == "quantile_over_time":
             for q in np.unique(params[0][np.isnan(params[0]) | (params[0] < 0) | (params[0] > 1)]):
@@ -691,6 +707,9 @@ class _Evaluator:
                 )
                 inner = inner.floats_only()
             return self._aggregate_vec(node, op, grouping, without, inner)
+        if op in ("sum", "avg"):
+            with self._hint_path("sum"):
+                return self._aggregate_vec(node, op, grouping, without, self.eval(node.expr))
         return self._aggregate_vec(node, op, grouping, without, self.eval(node.expr))
 
     def _aggregate_vec(self, node: Any, op: str, grouping: list[str], without: bool, inner: Value) -> Vec:
