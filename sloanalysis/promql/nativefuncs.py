@@ -110,7 +110,7 @@ def _map_histograms(
     values = np.full(vec.values.shape, np.nan)
     present = np.zeros(vec.values.shape, dtype=bool)
     assert vec.hist is not None or not mask.any()
-    if dense_views is not None and vec.dense and densehist.ENABLED:
+    if (dense_views is not None or dense_block is not None) and vec.dense and densehist.ENABLED:
         mask = mask.copy()
         for i, row in vec.dense.items():
             steps = np.flatnonzero(mask[i] & row.valid)
@@ -121,6 +121,8 @@ def _map_histograms(
                 present[i, steps[done]] = True
                 mask[i, steps[done]] = False
                 steps = steps[~done]
+            if dense_views is None:  # the rest (NaN answers of the block) per histogram below
+                continue
             for t, view in densehist.bucket_views(row, steps):
                 got = dense_views(view, t, i)
                 if got is not None:
