@@ -13,10 +13,12 @@ import contextlib
 import math
 from collections.abc import Callable
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sloanalysis.errors import UserError
+from sloanalysis.nativehist import FloatHistogram
 from sloanalysis.promql import Engine
 from sloanalysis.promql.promqltest import run_script
 from sloanalysis.store import STALE_NAN, SeriesStore
@@ -38,7 +40,30 @@ def _store() -> SeriesStore:
     for le, part in (("-1", 0.0), ("0.5", 0.2), ("1", 0.5), ("+Inf", 1.0)):
         store.add({"__name__": "h_bucket", "le": le}, ts, [v * part for v in counter])
     store.add({"__name__": "h_bucket", "le": "2"}, ts, [math.nan] * 21)
+    # Native histograms: exponential ones that grow and reset, with a NaN sum and an empty one;
+    # custom-bucket ones whose bounds change; and one sharing the classic buckets' labels.
+    for k in range(2):
+        cells = [
+            FloatHistogram(count=c, sum=c / 2 if i != 7 else math.nan, positive=((0, c / 2), (k + 1, c / 2)))
+            for i, c in enumerate(float((i * (k + 1)) % 9) for i in range(21))
+        ]
+        _add_histograms(store, {"__name__": "nh", "a": str(k)}, ts, cells)
+    bounds = [(1.0, 5.0), (5.0,), (1.0, 5.0, math.inf)]
+    nhcb = [
+        FloatHistogram(
+            count=2.0, sum=3.0, schema=-53, positive=((0, 1.0), (1, 1.0)), custom_values=bounds[i % 3]
+        )
+        for i in range(21)
+    ]
+    _add_histograms(store, {"__name__": "nhcb"}, ts, nhcb)
+    _add_histograms(store, {"__name__": "h_bucket"}, ts[:10], nhcb[:10])
     return store
+
+
+def _add_histograms(store: SeriesStore, labels: dict[str, str], ts: list[int], cells: list[object]) -> None:
+    hs = np.empty(len(cells), dtype=object)
+    hs[:] = cells
+    store.add(labels, ts, [math.nan] * len(cells), histograms=hs)
 
 
 ENGINE = Engine(_store())
@@ -49,7 +74,18 @@ numbers = st.sampled_from(
 ranges = st.sampled_from(["1s", "30s", "1m", "5m", "10m"])
 steps = st.sampled_from(["", "1s", "1m", "5m", "7m", "1h"])
 selectors = st.sampled_from(
-    ["foo", "bar", 'foo{a="1"}', 'foo{a=~"[12]"}', "stale", "nothing", "h_bucket", 'bar{a!~".*"}']
+    [
+        "foo",
+        "bar",
+        'foo{a="1"}',
+        'foo{a=~"[12]"}',
+        "stale",
+        "nothing",
+        "h_bucket",
+        'bar{a!~".*"}',
+        "nh",
+        "nhcb",
+    ]
 )
 range_functions = st.sampled_from(
     [
@@ -76,7 +112,23 @@ range_functions = st.sampled_from(
 simple_aggregations = st.sampled_from(["sum", "avg", "min", "max", "count", "stddev", "stdvar", "group"])
 parameterised = st.sampled_from(["topk", "bottomk", "quantile", "limitk", "limit_ratio"])
 vector_functions = st.sampled_from(
-    ["abs", "ceil", "exp", "ln", "sqrt", "sgn", "round", "timestamp", "sort", "sort_desc", "-", "absent"]
+    [
+        *(
+            "abs",
+            "ceil",
+            "exp",
+            "ln",
+            "sqrt",
+            "sgn",
+            "round",
+            "timestamp",
+            "sort",
+            "sort_desc",
+            "-",
+            "absent",
+        ),
+        *("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev"),
+    ]
 )
 grouping = st.sampled_from(["", " by (a)", " without (a)", " by (le)"])
 modifiers = st.sampled_from(["offset 1m", "offset -5m", "@ 0", "@ 120", "@ start()", "@ end()", "@ 1e10"])
@@ -206,3 +258,12 @@ def test_promqltest_scripts_never_crash(
     # Malformed scripts are user errors naming a line; anything a case hits is that case's result.
     lines = "".join(f"  {name} {' '.join(values)}\n" for name, values in series)
     _evaluates_or_user_error(lambda: run_script(f"load {interval}\n{lines}\n" + "\n\n".join(evals) + "\n"))
+
+
+def test_histogram_functions_of_nothing_keep_the_steps() -> None:
+    # Found by the property search: an empty result over a store with native histograms once had
+    # no steps at all, and scalar() of it could not be broadcast to the query's steps.
+    for fn in ("histogram_quantile(0.5, {e})", "histogram_fraction(0, 1, {e})", "histogram_count({e})"):
+        expr = "scalar(" + fn.format(e="vector(1) + on() group_left() nhcb") + ")"
+        res = ENGINE.range(expr, 0, 10 * MIN, MIN)
+        assert res.values.shape == (1, 11) and bool(np.isnan(res.values).all()), expr

@@ -74,9 +74,10 @@ def scale_cells(cells: np.ndarray, factor: float) -> np.ndarray:
 
 def stack(*parts: Vec) -> Vec:
     """Rows of several vectors over the same steps, one after the other."""
+    n_steps = parts[0].values.shape[1] if parts else 0
     parts = tuple(p for p in parts if p.labels)
     if not parts:
-        return Vec.empty(0)
+        return Vec.empty(n_steps)
     if len(parts) == 1:
         return parts[0]
     labels = [lab for p in parts for lab in p.labels]
