@@ -60,7 +60,9 @@ def _store() -> SeriesStore:
     return store
 
 
-def _add_histograms(store: SeriesStore, labels: dict[str, str], ts: list[int], cells: list[object]) -> None:
+def _add_histograms(
+    store: SeriesStore, labels: dict[str, str], ts: list[int], cells: list[FloatHistogram]
+) -> None:
     hs = np.empty(len(cells), dtype=object)
     hs[:] = cells
     store.add(labels, ts, [math.nan] * len(cells), histograms=hs)
