@@ -54,6 +54,29 @@ SORT_WARNING = (
 )
 
 
+def test_type_and_unit_labels_go_with_the_name_and_do_not_split_matching() -> None:
+    """Prometheus 3's type-and-unit labels (PROM-39): ``__type__`` and ``__unit__`` leave with
+    ``__name__`` and default vector matching looks through them, so a counter in bytes and a
+    gauge in bytes with otherwise equal labels match; ``on(...)`` matching is unchanged."""
+    eng = Engine(
+        load_series(
+            [
+                'disk_used{__type__="counter", __unit__="bytes", pvc="a"} 0+30x10',
+                'disk_size{__type__="gauge", __unit__="bytes", pvc="a"} 120+0x10',
+            ],
+            MIN,
+        )
+    )
+    at = 10 * MIN
+    assert eng.instant("-disk_used", at).labels == [(("pvc", "a"),)]
+    ratio = eng.instant("disk_used / disk_size", at)
+    assert ratio.labels == [(("pvc", "a"),)] and ratio.values[0, 0] == 300 / 120
+    assert eng.instant("rate(disk_used[5m])", at).labels == [(("pvc", "a"),)]
+    kept = eng.instant('disk_used{__type__="counter"}', at)
+    assert dict(kept.labels[0])["__unit__"] == "bytes"  # a selector keeps them, as it keeps the name
+    assert eng.instant("disk_used / on(__type__) disk_size", at).labels == []
+
+
 def test_limit_ratio_takes_its_ratio_at_every_step() -> None:
     """Prometheus bug #15971: a range query reads an aggregation's parameter step by step.
 

@@ -10,6 +10,7 @@ import numpy as np
 from sloanalysis.nativehist import FloatHistogram, IncompatibleHistograms
 from sloanalysis.promql.parse import PromQLError
 from sloanalysis.promql.values import (
+    METADATA_LABELS,
     Annotations,
     Vec,
     drop_name,
@@ -22,7 +23,7 @@ from sloanalysis.promql.values import (
     set_label,
 )
 from sloanalysis.promql.values import hist_cells as _hist_cells
-from sloanalysis.store import METRIC_NAME, Labels
+from sloanalysis.store import Labels
 
 ARITHMETIC = ("+", "-", "*", "/", "%", "^", "atan2")
 COMPARISON = ("==", "!=", ">", "<", ">=", "<=")
@@ -233,7 +234,7 @@ def histogram_cell(
 def signature(labels: Labels, matching: Matching) -> Labels:
     if matching.on:
         return keep_labels(labels, matching.labels)
-    return remove_labels(labels, [*matching.labels, METRIC_NAME])
+    return remove_labels(labels, [*matching.labels, *METADATA_LABELS])
 
 
 def _group(sigs: Sequence[Labels]) -> dict[Labels, list[int]]:

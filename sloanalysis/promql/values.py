@@ -149,8 +149,15 @@ class Annotations:
 # -- labels -------------------------------------------------------------------------------
 
 
+# The metric's identity besides its labels: ``__name__`` and, with Prometheus 3's type-and-unit
+# labels (PROM-39), ``__type__`` and ``__unit__``. They go together wherever the name goes, and
+# default vector matching is transparent to all three, as in current Prometheus.
+METADATA_LABELS = (METRIC_NAME, "__type__", "__unit__")
+
+
 def drop_name(labels: Labels) -> Labels:
-    return tuple(p for p in labels if p[0] != METRIC_NAME)
+    """``labels`` without the metric's name (and its type and unit labels, if any)."""
+    return tuple(p for p in labels if p[0] not in METADATA_LABELS)
 
 
 def get_label(labels: Labels, name: str) -> str:
