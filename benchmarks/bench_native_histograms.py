@@ -34,11 +34,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-import pandas as pd
+from bench_query import best_of  # run as a script: this directory is on sys.path
 
 from sloanalysis.nativehist import FloatHistogram
 from sloanalysis.query import EmbeddedBackend, parse_duration
@@ -119,15 +118,6 @@ SUMMED = [
         "histogram_quantile(0.95, sum by (le) (rate(lat_bucket[5m])))",
     ),
 ]
-
-
-def best_of(repeat: int, fn: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, float]:
-    best, frame = float("inf"), pd.DataFrame()
-    for _ in range(repeat):
-        t = time.perf_counter()
-        frame = fn()
-        best = min(best, time.perf_counter() - t)
-    return frame, best
 
 
 def main() -> int:

@@ -29,11 +29,10 @@ from sloanalysis.promql.densehist import DenseRow
 from sloanalysis.promql.parse import (
     PromQLError,
     at_modifiers,
-    byte_escaped_literals,
     check_regex_utf8,
     dialect_for,
+    go_string_literals,
     has_fill_modifier,
-    invalid_utf8_literals,
     node_offset,
     parse,
     position,
@@ -869,7 +868,7 @@ class Engine:
         return tree
 
     def _context(self, text: str, tree: Any, start: int, end: int, step: int) -> _Context:
-        bad_strings = invalid_utf8_literals(text)
+        bad_strings, go_strings = go_string_literals(text)
         check_regex_utf8(tree, bad_strings)
         return _Context(
             self.store,
@@ -881,7 +880,7 @@ class Engine:
             step,
             at_modifiers(text, tree),
             bad_strings,
-            byte_escaped_literals(text),
+            go_strings,
             delayed_names=self.delayed_name_removal,
         )
 

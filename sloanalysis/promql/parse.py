@@ -547,35 +547,25 @@ def _escaped_literals(text: str) -> Iterator[tuple[str, bytes, str]]:
         yield "".join(value), bytes(raw), lit
 
 
-def invalid_utf8_literals(text: str) -> dict[str, str]:
-    """String literals whose Go decoding is not valid UTF-8: parser value -> source text.
+def go_string_literals(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What Prometheus sees in the string literals the parser misreads, from one scan:
 
-    The parser turns ``"\\xff"`` into U+00FF, hiding that Prometheus sees the byte 0xFF, which is
-    not a valid label name; this map lets label checks see the original bytes.
+    - invalid UTF-8: parser value -> source text. The parser turns ``"\\xff"`` into U+00FF,
+      hiding that Prometheus sees the byte 0xFF, which is neither a label name nor a regex;
+    - valid UTF-8 spelled in byte escapes: parser value -> Go's string (``"\\xc3\\xbf"`` is "ÿ"
+      to Prometheus, two other characters to the parser).
     """
-    out: dict[str, str] = {}
+    invalid: dict[str, str] = {}
+    decoded: dict[str, str] = {}
     for value, raw, lit in _escaped_literals(text):
         try:
-            raw.decode("utf-8")
+            go = raw.decode("utf-8")
         except UnicodeDecodeError:
-            out[value] = lit
-    return out
-
-
-def byte_escaped_literals(text: str) -> dict[str, str]:
-    """String literals whose byte escapes spell valid UTF-8: parser value -> Go's string.
-
-    ``"\\xc3\\xbf"`` is "ÿ" to Prometheus; the parser's value is two other characters.
-    """
-    out: dict[str, str] = {}
-    for value, raw, _lit in _escaped_literals(text):
-        try:
-            decoded = raw.decode("utf-8")
-        except UnicodeDecodeError:
+            invalid[value] = lit
             continue
-        if decoded != value:
-            out[value] = decoded
-    return out
+        if go != value:
+            decoded[value] = go
+    return invalid, decoded
 
 
 def has_fill_modifier(node: Any) -> bool:
@@ -589,7 +579,7 @@ def has_fill_modifier(node: Any) -> bool:
 def check_regex_utf8(tree: Any, bad: dict[str, str]) -> None:
     """Reject a regex given as invalid UTF-8 bytes, as Go's regexp (and so Prometheus) does.
 
-    ``bad`` is :func:`invalid_utf8_literals`'s map; RE2 here would match the parser's stand-in
+    ``bad`` is the first map of :func:`go_string_literals`; RE2 here would match the parser's stand-in
     characters instead of failing.
     """
     if not bad:
